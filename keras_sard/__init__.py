@@ -1,0 +1,17 @@
+"""keras_sard: Structure-Aware Representation Distillation for Keras 3.
+
+The core (structure maps, losses, metrics) is imported with the package; the
+heavier submodules (data, models, export, visualize) load on first access.
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+_LAZY_SUBMODULES = ("data", "models", "export", "visualize", "cli")
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"keras_sard.{name}")
+    raise AttributeError(f"module 'keras_sard' has no attribute {name!r}")
