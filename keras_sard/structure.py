@@ -1,0 +1,567 @@
+"""The structure-importance map W of SARD (spec §1, the supplement's Eq. 16–24).
+
+W says where on a teacher feature map the student should be matched most
+closely: on edges between objects (E), at corners and junctions (C) and in
+crowded regions (D).  Everything here reads teacher features only, needs no
+label, runs in float32 whatever the mixed-precision policy, and carries no
+gradient.
+
+Every term can be computed and plotted on its own::
+
+    import numpy as np
+    from keras_sard.structure import StructureWeights
+
+    features = np.random.default_rng(0).normal(size=(2, 32, 32, 16))
+    terms = StructureWeights().terms(features)
+    terms["edge"].shape      # (2, 32, 32): E, also "corner" (C), "density" (D)
+    terms["weights"].sum(axis=(1, 2))   # W sums to 1 per image
+
+Shapes: features are channels_last ``(batch, height, width, channels)``; every
+map returned is ``(batch, height, width)``.
+
+Non-finite features are propagated, not hidden: a NaN or Inf anywhere in one
+image's features makes that image's W NaN (the other images of the batch are
+unaffected), so the loss that uses W turns NaN and the Distiller's guard sees
+it.  Nothing here raises on values, because values are not known while a
+training step is being traced.
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+__all__ = [
+    "sobel_gradients",
+    "gaussian_smooth",
+    "structure_tensor",
+    "edge_strength",
+    "corner_strength",
+    "feature_density",
+    "EdgeStrength",
+    "CornerStrength",
+    "FeatureDensity",
+    "StructureWeights",
+]
+
+DENSITY_METHODS = ("exact", "variance")
+# Relative size below which float32 cannot tell a term from 0: λ2 against λ1,
+# D against the image's largest feature norm.  Such values are set to 0, since
+# normalize="mean" would otherwise blow their round-off up into weights.
+FLOAT32_RESOLUTION = 1e-6
+NORMALIZATIONS = ("mean", None)
+
+
+# ----------------------------------------------------------------------------
+# Validation and padding
+# ----------------------------------------------------------------------------
+
+
+def _as_features(features, name="features"):
+    """Float32, gradient-free, rank-4 channels_last features."""
+    features = ops.convert_to_tensor(features)
+    if len(features.shape) != 4:
+        raise ValueError(
+            f"`{name}` must be a rank-4 channels_last tensor "
+            f"(batch, height, width, channels); got shape {tuple(features.shape)}."
+        )
+    return ops.stop_gradient(ops.cast(features, "float32"))
+
+
+def _reflect_indices(size, pad):
+    """Indices of a reflect-padded axis, in NumPy's sense (edge not repeated).
+
+    Padding wider than the axis reflects again, as ``np.pad(mode="reflect")``
+    does; an axis of length 1 repeats its only element.
+    """
+    if isinstance(size, int):
+        index = np.arange(-pad, size + pad)
+        period = max(2 * size - 2, 1)
+        index = np.mod(index, period)
+        return np.where(index >= size, period - index, index).astype("int32")
+    index = ops.arange(-pad, size + pad, dtype="int32")
+    period = ops.maximum(2 * size - 2, 1)
+    index = ops.mod(index, period)
+    return ops.where(index >= size, period - index, index)
+
+
+def _reflect_pad(x, pad_h, pad_w):
+    """Reflect-pad the two spatial axes of a (B, H, W, C) tensor."""
+    height, width = ops.shape(x)[1], ops.shape(x)[2]
+    if pad_h:
+        x = ops.take(x, _reflect_indices(height, pad_h), axis=1)
+    if pad_w:
+        x = ops.take(x, _reflect_indices(width, pad_w), axis=2)
+    return x
+
+
+# ----------------------------------------------------------------------------
+# Gradients and the structure tensor
+# ----------------------------------------------------------------------------
+
+
+def sobel_gradients(features):
+    """Per-channel Sobel derivatives, scaled by 1/8, with reflect padding.
+
+    Returns ``(gx, gy)``, each shaped like ``features``: ``gx`` along the width
+    (axis 2), ``gy`` along the height (axis 1).  The 1/8 makes them estimate a
+    per-pixel derivative (a ramp of slope 1 gives 1).
+    """
+    x = _as_features(features)
+    p = _reflect_pad(x, 1, 1)
+    dx = p[:, :, 2:, :] - p[:, :, :-2, :]
+    gx = (dx[:, :-2] + 2.0 * dx[:, 1:-1] + dx[:, 2:]) / 8.0
+    dy = p[:, 2:, :, :] - p[:, :-2, :, :]
+    gy = (dy[:, :, :-2] + 2.0 * dy[:, :, 1:-1] + dy[:, :, 2:]) / 8.0
+    return gx, gy
+
+
+def _gaussian_kernel(sigma):
+    radius = int(math.ceil(3.0 * sigma))
+    offsets = np.arange(-radius, radius + 1, dtype="float64")
+    kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
+    return (kernel / kernel.sum()).astype("float32"), radius
+
+
+def gaussian_smooth(features, sigma):
+    """Separable Gaussian blur of each channel, radius ``ceil(3σ)``.
+
+    The kernel sums to 1; borders are reflect-padded (repeatedly where the map
+    is smaller than the radius), so a constant map stays constant.
+    """
+    if not sigma > 0:
+        raise ValueError(f"`sigma` must be > 0; got {sigma}.")
+    x = _as_features(features)
+    channels = x.shape[-1]
+    kernel, radius = _gaussian_kernel(float(sigma))
+    size = kernel.shape[0]
+    column = np.tile(kernel.reshape(size, 1, 1, 1), (1, 1, channels, 1))
+    row = np.tile(kernel.reshape(1, size, 1, 1), (1, 1, channels, 1))
+    x = ops.depthwise_conv(_reflect_pad(x, radius, 0), column, padding="valid")
+    return ops.depthwise_conv(_reflect_pad(x, 0, radius), row, padding="valid")
+
+
+def structure_tensor(features):
+    """The channel-summed structure tensor (Eq. 16): ``(Jxx, Jxy, Jyy)``.
+
+    Each is ``(batch, height, width)``.
+    """
+    return _gradients_and_tensor(features)[2:]
+
+
+def _gradients_and_tensor(features):
+    gx, gy = sobel_gradients(features)
+    return (
+        gx,
+        gy,
+        ops.sum(gx * gx, axis=-1),
+        ops.sum(gx * gy, axis=-1),
+        ops.sum(gy * gy, axis=-1),
+    )
+
+
+def _anisotropy(jxx, jxy, jyy):
+    """λ1 − λ2 of the 2×2 tensor, in closed form (Eq. 17–19)."""
+    return ops.sqrt(ops.square(jxx - jyy) + 4.0 * ops.square(jxy))
+
+
+def _minor_eigenvalue(gx, gy, jxx, jxy, jyy):
+    """λ2 of J as the Rayleigh quotient along its closed-form minor eigenvector.
+
+    The literal ``sqrt(Jxx·Jyy − Jxy²)`` cancels catastrophically where J is
+    nearly rank-1 (on every edge): in float32 it leaves noise of about
+    sqrt(ε)·λ1 ≈ 3e-4·λ1, which also differs between backends.  Here
+    ``v2 = (−sin θ, cos θ)`` with ``θ = ½·atan2(2Jxy, Jxx − Jyy)`` (the major
+    direction, Eq. 17) and ``λ2 = v2ᵀ J v2 = Σc (v2·∇F_c)²``, a sum of squares
+    whose error is about ε·λ1.  Same value, still closed form.
+
+    λ2 ≤ `FLOAT32_RESOLUTION`·λ1 is returned as 0: float32 cannot tell it
+    from a perfect edge (C of a one-channel map is 0 everywhere).
+    """
+    theta = 0.5 * ops.arctan2(2.0 * jxy, jxx - jyy)
+    cos, sin = ops.cos(theta)[..., None], ops.sin(theta)[..., None]
+    minor = ops.sum(ops.square(cos * gy - sin * gx), axis=-1)
+    major = jxx + jyy - minor
+    return ops.where(minor <= FLOAT32_RESOLUTION * major, 0.0, minor), major
+
+
+def _geometric_mean(gx, gy, jxx, jxy, jyy):
+    """C = sqrt(λ1·λ2) (Eq. 19), with λ2 from `_minor_eigenvalue`."""
+    minor, major = _minor_eigenvalue(gx, gy, jxx, jxy, jyy)
+    return ops.sqrt(ops.maximum(major * minor, 0.0))
+
+
+def _validate_scales(scales, sigma0):
+    if scales is None:
+        return None
+    scales = tuple(float(s) for s in scales)
+    if not scales or any(not s > 0 for s in scales):
+        raise ValueError(
+            f"`scales` must be None or a non-empty sequence of positive σ; got {scales}."
+        )
+    if not sigma0 > 0:
+        raise ValueError(f"`sigma0` must be > 0; got {sigma0}.")
+    return scales
+
+
+def edge_strength(features, scales=None, sigma0=4.0):
+    """The edge term E = λ1 − λ2 (Eq. 19), or its multi-scale sum (Eq. 20–21).
+
+    Args:
+        features: (B, H, W, C) teacher features.
+        scales: None for the single-scale E of the main text; a sequence of
+            Gaussian σ (feature-map pixels), e.g. ``(1, 2, 4, 8)``, for
+            ``E = Σσ exp(−σ/σ0)·E_σ`` with E_σ computed on smoothed features.
+        sigma0: the scale of the weights ``w_σ = exp(−σ/σ0)``.
+
+    Returns:
+        (B, H, W) float32.
+    """
+    scales = _validate_scales(scales, sigma0)
+    if scales is None:
+        return _anisotropy(*structure_tensor(features))
+    x = _as_features(features)
+    total = 0.0
+    for sigma in scales:
+        e_sigma = _anisotropy(*structure_tensor(gaussian_smooth(x, sigma)))
+        total = total + math.exp(-sigma / sigma0) * e_sigma
+    return total
+
+
+def corner_strength(features):
+    """The corner/junction term C = sqrt(λ1·λ2) (Eq. 19), single-scale.
+
+    Returns:
+        (B, H, W) float32.
+    """
+    return _geometric_mean(*_gradients_and_tensor(features))
+
+
+# ----------------------------------------------------------------------------
+# Density
+# ----------------------------------------------------------------------------
+
+
+def _validate_radius(radius):
+    if isinstance(radius, bool) or not isinstance(radius, (int, np.integer)) or radius < 0:
+        raise ValueError(f"`radius` must be an integer ≥ 0; got {radius!r}.")
+    return int(radius)
+
+
+def _box_sum(x, radius):
+    """Sum over the in-bounds (2r+1)² window around each pixel of (B, H, W, C)."""
+    height, width = ops.shape(x)[1], ops.shape(x)[2]
+    p = ops.pad(x, [(0, 0), (radius, radius), (0, 0), (0, 0)])
+    rows = 0.0
+    for dy in range(2 * radius + 1):
+        rows = rows + p[:, dy : dy + height]
+    p = ops.pad(rows, [(0, 0), (0, 0), (radius, radius), (0, 0)])
+    total = 0.0
+    for dx in range(2 * radius + 1):
+        total = total + p[:, :, dx : dx + width]
+    return total
+
+
+def _window_counts(height, width, radius):
+    """Number of in-bounds pixels in each window: (1, H, W, 1) float32."""
+    def along(size):
+        index = ops.arange(0, size, dtype="float32")
+        upper = ops.minimum(index + radius, ops.cast(size, "float32") - 1.0)
+        lower = ops.maximum(index - radius, 0.0)
+        return upper - lower + 1.0
+
+    counts = along(height)[:, None] * along(width)[None, :]
+    return counts[None, :, :, None]
+
+
+def feature_density(features, radius=7, method="exact"):
+    """The density term D (Eq. 22): local feature dispersion.
+
+    ``D(i)`` is the mean, over the in-bounds (2r+1)² window around pixel i, of
+    ``||F(j) − μ(i)||₂`` where μ(i) is the window's mean feature vector.
+
+    Args:
+        features: (B, H, W, C) teacher features.
+        radius: r; the window is (2r+1)×(2r+1).  7 (15×15) is the paper's.
+        method: ``"exact"`` loops over the window offsets and never holds more
+            than one offset's (B, H, W, C) difference; ``"variance"`` returns
+            ``sqrt(mean ||F||² − ||μ||²)``, an upper bound of D (Jensen) from
+            two box filters, at O(B·H·W·C) cost.
+
+    Returns:
+        (B, H, W) float32.
+    """
+    radius = _validate_radius(radius)
+    if method not in DENSITY_METHODS:
+        raise ValueError(
+            f"`method` must be one of {DENSITY_METHODS}; got {method!r}."
+        )
+    x = _as_features(features)
+    # Values below float32's resolution of the features are round-off: 0.
+    floor = FLOAT32_RESOLUTION * ops.sqrt(
+        ops.max(ops.sum(ops.square(x), axis=-1), axis=(1, 2), keepdims=True)
+    )
+    # D is unchanged by adding a constant vector to every F(j); centring each
+    # image's channels eases the cancellation of "variance" and the rounding
+    # of the window means.
+    x = x - ops.mean(x, axis=(1, 2), keepdims=True)
+    height, width = ops.shape(x)[1], ops.shape(x)[2]
+    counts = _window_counts(height, width, radius)
+    mean = _box_sum(x, radius) / counts
+    if method == "variance":
+        energy = _box_sum(ops.sum(ops.square(x), axis=-1, keepdims=True), radius)
+        spread = energy / counts - ops.sum(ops.square(mean), axis=-1, keepdims=True)
+        density = ops.sqrt(ops.maximum(spread, 0.0))[..., 0]
+        return ops.where(density <= floor, 0.0, density)
+
+    size = 2 * radius + 1
+    padded = ops.pad(x, [(0, 0), (radius, radius), (radius, radius), (0, 0)])
+    inside = ops.pad(
+        ops.ones((1, height, width), dtype="float32"),
+        [(0, 0), (radius, radius), (radius, radius)],
+    )
+    batch, channels = ops.shape(x)[0], ops.shape(x)[3]
+
+    def add_offset(step, total):
+        dy, dx = step // size, step % size
+        window = ops.slice(padded, (0, dy, dx, 0), (batch, height, width, channels))
+        valid = ops.slice(inside, (0, dy, dx), (1, height, width))
+        distance = ops.sqrt(ops.sum(ops.square(window - mean), axis=-1))
+        return total + distance * valid
+
+    total = ops.fori_loop(
+        0, size * size, add_offset, ops.zeros((batch, height, width), "float32")
+    )
+    density = total / counts[..., 0]
+    return ops.where(density <= floor, 0.0, density)
+
+
+# ----------------------------------------------------------------------------
+# Layers
+# ----------------------------------------------------------------------------
+
+
+class _StructureLayer(keras.layers.Layer):
+    """A stateless float32 layer mapping (B, H, W, C) features to (B, H, W) maps."""
+
+    def __init__(self, **kwargs):
+        # Structure maps are float32 under any mixed-precision policy (spec §1.7).
+        kwargs["dtype"] = "float32"
+        super().__init__(**kwargs)
+        self.supports_masking = False
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(
+                "`features` must be a rank-4 channels_last tensor "
+                f"(batch, height, width, channels); got shape {tuple(input_shape)}."
+            )
+        return tuple(input_shape[:3])
+
+
+@keras.saving.register_keras_serializable(package="keras_sard")
+class EdgeStrength(_StructureLayer):
+    """E = λ1 − λ2 of the teacher's structure tensor (Eq. 19–21).
+
+    Example::
+
+        import numpy as np
+        from keras_sard.structure import EdgeStrength
+        e = EdgeStrength(scales=(1, 2, 4, 8))(np.random.rand(1, 24, 24, 8))
+        e.shape  # (1, 24, 24)
+    """
+
+    def __init__(self, scales=None, sigma0=4.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scales = _validate_scales(scales, sigma0)
+        self.sigma0 = float(sigma0)
+
+    def call(self, features):
+        return edge_strength(features, self.scales, self.sigma0)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(scales=self.scales, sigma0=self.sigma0)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_sard")
+class CornerStrength(_StructureLayer):
+    """C = sqrt(λ1·λ2) of the teacher's structure tensor (Eq. 19).
+
+    Example::
+
+        import numpy as np
+        from keras_sard.structure import CornerStrength
+        CornerStrength()(np.random.rand(1, 24, 24, 8)).shape  # (1, 24, 24)
+    """
+
+    def call(self, features):
+        return corner_strength(features)
+
+
+@keras.saving.register_keras_serializable(package="keras_sard")
+class FeatureDensity(_StructureLayer):
+    """D: mean distance of window features to the window mean (Eq. 22).
+
+    Example::
+
+        import numpy as np
+        from keras_sard.structure import FeatureDensity
+        FeatureDensity(radius=3)(np.random.rand(1, 24, 24, 8)).shape  # (1, 24, 24)
+    """
+
+    def __init__(self, radius=7, method="exact", **kwargs):
+        super().__init__(**kwargs)
+        self.radius = _validate_radius(radius)
+        if method not in DENSITY_METHODS:
+            raise ValueError(
+                f"`method` must be one of {DENSITY_METHODS}; got {method!r}."
+            )
+        self.method = method
+
+    def call(self, features):
+        return feature_density(features, self.radius, self.method)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(radius=self.radius, method=self.method)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_sard")
+class StructureWeights(_StructureLayer):
+    """W = S / Σ S with S = βe·E + βc·C + βd·D (Eq. 23–24).
+
+    Args:
+        beta_edge, beta_corner, beta_density: βe, βc, βd ≥ 0 (2, 1, 1).  A term
+            whose β is 0 is not computed, so ``beta_density=0`` skips D's cost.
+        scales: σ of the multi-scale E (see `edge_strength`); None: single-scale.
+        sigma0: σ0 of the multi-scale weights ``exp(−σ/σ0)``.
+        radius: r of the density window (2r+1)².
+        density: ``"exact"`` or ``"variance"`` (see `feature_density`).
+        normalize: ``"mean"`` divides E, C and D each by its own per-image
+            spatial mean (+ eps) before mixing, so the β mix terms of one
+            scale: E and C grow with the square of the feature scale, D
+            linearly.  None mixes the raw terms (the literal Eq. 23).
+        eps: guard of every division; an image whose Σ S ≤ eps (a flat map)
+            gets uniform weights 1/(H·W).
+
+    Call returns W, (B, H, W), float32, summing to 1 over each image, with no
+    gradient.  `terms` returns every intermediate map for inspection.
+
+    Example::
+
+        import numpy as np
+        from keras_sard.structure import StructureWeights
+        w = StructureWeights()(np.random.rand(2, 32, 32, 16))
+        w.shape  # (2, 32, 32); each image sums to 1
+    """
+
+    def __init__(
+        self,
+        beta_edge=2.0,
+        beta_corner=1.0,
+        beta_density=1.0,
+        scales=None,
+        sigma0=4.0,
+        radius=7,
+        density="exact",
+        normalize="mean",
+        eps=1e-8,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for name, value in (
+            ("beta_edge", beta_edge),
+            ("beta_corner", beta_corner),
+            ("beta_density", beta_density),
+        ):
+            if not (isinstance(value, (int, float, np.number)) and value >= 0):
+                raise ValueError(f"`{name}` must be a number ≥ 0; got {value!r}.")
+        if density not in DENSITY_METHODS:
+            raise ValueError(
+                f"`density` must be one of {DENSITY_METHODS}; got {density!r}."
+            )
+        if normalize not in NORMALIZATIONS:
+            raise ValueError(
+                f"`normalize` must be one of {NORMALIZATIONS}; got {normalize!r}."
+            )
+        if not eps > 0:
+            raise ValueError(f"`eps` must be > 0; got {eps!r}.")
+        self.beta_edge = float(beta_edge)
+        self.beta_corner = float(beta_corner)
+        self.beta_density = float(beta_density)
+        self.scales = _validate_scales(scales, sigma0)
+        self.sigma0 = float(sigma0)
+        self.radius = _validate_radius(radius)
+        self.density = density
+        self.normalize = normalize
+        self.eps = float(eps)
+
+    def terms(self, features):
+        """E, C, D, the score S and the weights W, each (B, H, W) float32.
+
+        Returns a dict with keys ``"edge"``, ``"corner"``, ``"density"``,
+        ``"score"`` and ``"weights"``.  E, C and D are the raw terms, before the
+        ``normalize`` step; a term whose β is 0 is returned as zeros.
+        """
+        x = _as_features(features)
+        zeros = ops.zeros(ops.shape(x)[:3], "float32")
+        edge = corner = density = zeros
+        if self.beta_corner > 0 or (self.beta_edge > 0 and self.scales is None):
+            gradients_and_tensor = _gradients_and_tensor(x)
+            if self.beta_corner > 0:
+                corner = _geometric_mean(*gradients_and_tensor)
+            if self.beta_edge > 0 and self.scales is None:
+                edge = _anisotropy(*gradients_and_tensor[2:])
+        if self.beta_edge > 0 and self.scales is not None:
+            edge = edge_strength(x, self.scales, self.sigma0)
+        if self.beta_density > 0:
+            density = feature_density(x, self.radius, self.density)
+
+        score = zeros
+        for beta, term in (
+            (self.beta_edge, edge),
+            (self.beta_corner, corner),
+            (self.beta_density, density),
+        ):
+            if beta > 0:
+                if self.normalize == "mean":
+                    term = term / (ops.mean(term, axis=(1, 2), keepdims=True) + self.eps)
+                score = score + beta * term
+        total = ops.sum(score, axis=(1, 2), keepdims=True)
+        num_pixels = ops.cast(ops.shape(x)[1] * ops.shape(x)[2], "float32")
+        # `total <= eps`, not `total > eps`: a NaN total must stay NaN, never
+        # turn into uniform weights that hide a poisoned feature map.
+        weights = ops.where(
+            total <= self.eps,
+            1.0 / num_pixels,
+            score / ops.maximum(total, self.eps),
+        )
+        return {
+            "edge": edge,
+            "corner": corner,
+            "density": density,
+            "score": score,
+            "weights": weights,
+        }
+
+    def call(self, features):
+        return self.terms(features)["weights"]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            beta_edge=self.beta_edge,
+            beta_corner=self.beta_corner,
+            beta_density=self.beta_density,
+            scales=self.scales,
+            sigma0=self.sigma0,
+            radius=self.radius,
+            density=self.density,
+            normalize=self.normalize,
+            eps=self.eps,
+        )
+        return config
