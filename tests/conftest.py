@@ -23,7 +23,3 @@ def _fresh_keras_state():
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
-
-
-def to_numpy(x):
-    return keras.ops.convert_to_numpy(x)

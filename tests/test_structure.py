@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from conftest import to_numpy
+from helpers import assert_maps_close, to_numpy
 from keras_sard import structure
 from keras_sard.structure import (
     CornerStrength,
@@ -16,116 +16,17 @@ from keras_sard.structure import (
     StructureWeights,
 )
 
+from references import (
+    random_features,
+    ref_density,
+    ref_eigen_terms,
+    ref_gradients,
+    ref_major_eigenvalue,
+    ref_multiscale_edge,
+    ref_weights,
+)
+
 SHAPES = [(2, 9, 11, 5), (1, 16, 16, 3), (3, 7, 5, 8), (1, 13, 10, 1)]
-
-
-def assert_maps_close(actual, expected, rtol=1e-5, scale=None):
-    """rtol on each value, with an atol of 1e-6 of the map's own scale (so a
-    value that should be ~0 is judged against the map, not against itself).
-    `scale` overrides that scale where the map's natural unit is another's
-    (C is judged against λ1: with one channel C is 0 everywhere)."""
-    actual = to_numpy(actual).astype("float64")
-    expected = np.asarray(expected, dtype="float64")
-    assert actual.shape == expected.shape
-    if scale is None:
-        scale = np.abs(expected).max()
-    atol = 1e-6 * max(scale, 1e-30)
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
-
-
-def random_features(rng, shape):
-    # A smooth part plus noise, so edges, corners and flat parts all occur.
-    b, h, w, c = shape
-    yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
-    smooth = np.stack(
-        [np.sin(0.7 * xx + k) * np.cos(0.5 * yy - k) for k in range(c)], axis=-1
-    )
-    return (smooth[None] + 0.5 * rng.normal(size=shape)).astype("float32")
-
-
-# ----------------------------------------------------------------- references
-
-
-def ref_gradients(x):
-    """scipy Sobel per 2-D slice; mirror = NumPy's reflect; scaled by 1/8."""
-    x = x.astype("float64")
-    gx = np.zeros_like(x)
-    gy = np.zeros_like(x)
-    for b in range(x.shape[0]):
-        for c in range(x.shape[3]):
-            gx[b, :, :, c] = ndimage.sobel(x[b, :, :, c], axis=1, mode="mirror") / 8
-            gy[b, :, :, c] = ndimage.sobel(x[b, :, :, c], axis=0, mode="mirror") / 8
-    return gx, gy
-
-
-def ref_eigen_terms(x):
-    """E = λ1 − λ2 and C = sqrt(λ1·λ2) from np.linalg.eigvalsh of each J."""
-    gx, gy = ref_gradients(x)
-    j = np.empty(x.shape[:3] + (2, 2))
-    j[..., 0, 0] = (gx * gx).sum(-1)
-    j[..., 0, 1] = j[..., 1, 0] = (gx * gy).sum(-1)
-    j[..., 1, 1] = (gy * gy).sum(-1)
-    lam = np.linalg.eigvalsh(j)  # ascending: λ2, λ1
-    lam2, lam1 = lam[..., 0], lam[..., 1]
-    # The documented rule: λ2 ≤ 1e-6·λ1 is taken as 0 (float32 cannot resolve it).
-    floored = np.where(lam2 <= structure.FLOAT32_RESOLUTION * lam1, 0.0, lam2)
-    return lam1 - lam2, np.sqrt(np.clip(lam1 * floored, 0, None))
-
-
-def ref_major_eigenvalue(x):
-    gx, gy = ref_gradients(x)
-    jxx, jxy, jyy = (gx * gx).sum(-1), (gx * gy).sum(-1), (gy * gy).sum(-1)
-    return np.linalg.eigvalsh(np.stack([np.stack([jxx, jxy], -1), np.stack([jxy, jyy], -1)], -2))[..., 1]
-
-
-def ref_smooth(x, sigma):
-    """Gaussian of radius ceil(3σ) on a NumPy reflect-padded map (repeated
-    reflection where the map is smaller than the radius)."""
-    radius = int(math.ceil(3 * sigma))
-    out = np.empty(x.shape, dtype="float64")
-    for b in range(x.shape[0]):
-        for c in range(x.shape[3]):
-            p = np.pad(x[b, :, :, c].astype("float64"), radius, mode="reflect")
-            p = ndimage.gaussian_filter(p, sigma, mode="constant", radius=radius)
-            out[b, :, :, c] = p[radius:-radius, radius:-radius]
-    return out
-
-
-def ref_multiscale_edge(x, scales, sigma0):
-    return sum(
-        math.exp(-s / sigma0) * ref_eigen_terms(ref_smooth(x, s))[0] for s in scales
-    )
-
-
-def ref_density(x, radius, method="exact"):
-    """Brute force over pixels and their in-bounds windows."""
-    x = x.astype("float64")
-    b, h, w, _ = x.shape
-    out = np.zeros((b, h, w))
-    for i in range(h):
-        for j in range(w):
-            win = x[:, max(0, i - radius) : i + radius + 1, max(0, j - radius) : j + radius + 1]
-            win = win.reshape(b, -1, x.shape[3])
-            mu = win.mean(axis=1, keepdims=True)
-            if method == "exact":
-                out[:, i, j] = np.linalg.norm(win - mu, axis=-1).mean(axis=1)
-            else:
-                spread = (win**2).sum(-1).mean(1) - (mu[:, 0] ** 2).sum(-1)
-                out[:, i, j] = np.sqrt(np.clip(spread, 0, None))
-    return out
-
-
-def ref_weights(x, beta=(2.0, 1.0, 1.0), radius=7, normalize="mean", scales=None, eps=1e-8):
-    e, c = ref_eigen_terms(x)
-    if scales is not None:
-        e = ref_multiscale_edge(x, scales, 4.0)
-    d = ref_density(x, radius)
-    score = 0.0
-    for bt, term in zip(beta, (e, c, d)):
-        if normalize == "mean":
-            term = term / (term.mean(axis=(1, 2), keepdims=True) + eps)
-        score = score + bt * term
-    return score / score.sum(axis=(1, 2), keepdims=True)
 
 
 # ---------------------------------------------------------------------- tests

@@ -1,0 +1,22 @@
+"""Losses: SARD's (feature consistency, distribution alignment), the task loss,
+and the base contract of every distillation loss."""
+
+from keras_sard.losses.base import DistillationLoss
+from keras_sard.losses.sard import (
+    DenoisingHead,
+    DistributionAlignmentLoss,
+    FeatureConsistencyLoss,
+    SARDLoss,
+    weighted_squared_error,
+)
+from keras_sard.losses.task import SegmentationLoss
+
+__all__ = [
+    "DistillationLoss",
+    "DenoisingHead",
+    "DistributionAlignmentLoss",
+    "FeatureConsistencyLoss",
+    "SARDLoss",
+    "SegmentationLoss",
+    "weighted_squared_error",
+]

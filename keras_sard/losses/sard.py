@@ -1,0 +1,467 @@
+"""SARD's losses: structure-weighted feature consistency and distribution
+alignment (spec §2; the supplement's Eq. 25–26 and the main text's Eq. 11, 13).
+
+Per tapped level, with W the teacher's structure weights (`StructureWeights`):
+
+- ``L_FC = mean_b Σ_i W(i) · mean_c (F̂_S − F̂_T)²`` with ``F̂_S = P_S(F_S)``
+  (a trainable 1×1 conv to the teacher's channels, resized bilinearly to the
+  teacher's H×W) and ``F̂_T = P_T(F_T)`` (identity, or a frozen 1×1).
+- ``L_DA = mean_b Σ_i W(i) · mean_c (g_θ(concat(F̂_S, F̃_T)) − ε)²`` with
+  ``F̃_T = sqrt(α)·F̂_T + sqrt(1 − α)·ε``, ε ~ N(0, I): denoising score matching.
+
+`SARDLoss` is what the Distiller uses: it taps several levels, gives each its
+own W, P_S and g_θ, averages over levels and weights the two terms.
+"""
+
+import keras
+from keras import ops
+
+from keras_sard.losses.base import DistillationLoss, check_weight
+from keras_sard.structure import StructureWeights
+
+__all__ = [
+    "weighted_squared_error",
+    "DenoisingHead",
+    "FeatureConsistencyLoss",
+    "DistributionAlignmentLoss",
+    "SARDLoss",
+]
+
+TEACHER_PROJECTIONS = ("identity", "frozen")
+WEIGHTINGS = ("structure", "uniform")
+
+
+def weighted_squared_error(target, prediction, weights=None):
+    """``mean_b Σ_i W(i) · mean_c (prediction − target)²``, float32.
+
+    Args:
+        target, prediction: (B, H, W, C).
+        weights: (B, H, W), each image summing to 1; None for uniform weights
+            1/(H·W), i.e. the plain mean squared error.
+    """
+    target = ops.cast(target, "float32")
+    prediction = ops.cast(prediction, "float32")
+    error = ops.mean(ops.square(prediction - target), axis=-1)
+    if weights is None:
+        return ops.mean(error)
+    weights = ops.cast(weights, "float32")
+    return ops.mean(ops.sum(weights * error, axis=(1, 2)))
+
+
+def _check_rank4(shape, argument):
+    if shape is None or len(shape) != 4:
+        raise ValueError(
+            f"`{argument}` must be rank-4 channels_last (batch, height, width, "
+            f"channels); got shape {None if shape is None else tuple(shape)}."
+        )
+    if shape[-1] is None:
+        raise ValueError(
+            f"`{argument}` must have a known channel count; got shape {tuple(shape)}."
+        )
+    return tuple(shape)
+
+
+def _resize_to(x, reference):
+    """Bilinearly resize x's spatial size to reference's, where they differ."""
+    size = tuple(reference.shape[1:3])
+    if tuple(x.shape[1:3]) == size and None not in size:
+        return x
+    if None in size:
+        size = tuple(ops.shape(reference)[1:3])
+    return ops.image.resize(x, size, interpolation="bilinear")
+
+
+@keras.saving.register_keras_serializable(package="keras_sard")
+class DenoisingHead(keras.layers.Layer):
+    """g_θ: conv3×3 (hidden, ReLU) → conv3×3 (channels), predicting the noise ε.
+
+    Example::
+
+        import numpy as np
+        from keras_sard.losses import DenoisingHead
+        DenoisingHead(channels=8, hidden_channels=16)(np.zeros((1, 6, 6, 16))).shape
+        # (1, 6, 6, 8)
+    """
+
+    def __init__(self, channels, hidden_channels=128, **kwargs):
+        kwargs["dtype"] = "float32"
+        super().__init__(**kwargs)
+        for argument, value in (("channels", channels), ("hidden_channels", hidden_channels)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"`{argument}` must be an integer ≥ 1; got {value!r}.")
+        self.channels = channels
+        self.hidden_channels = hidden_channels
+        self.hidden = keras.layers.Conv2D(
+            hidden_channels, 3, padding="same", activation="relu", name="hidden", dtype="float32"
+        )
+        self.output_conv = keras.layers.Conv2D(
+            channels, 3, padding="same", name="output", dtype="float32"
+        )
+
+    def build(self, input_shape):
+        self.hidden.build(input_shape)
+        self.output_conv.build(tuple(input_shape[:-1]) + (self.hidden_channels,))
+
+    def call(self, inputs):
+        return self.output_conv(self.hidden(inputs))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.channels,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(channels=self.channels, hidden_channels=self.hidden_channels)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_sard")
+class FeatureConsistencyLoss(keras.layers.Layer):
+    """L_FC at one level: structure-weighted MSE of projected features.
+
+    Args:
+        teacher_channels: C_T, the channels P_S projects to; None takes them
+            from the teacher features at build.  A teacher map with another
+            channel count is an error.
+        teacher_projection: ``"identity"`` (P_T = I, the default) or
+            ``"frozen"`` (a fixed random orthogonal 1×1 conv).  A trainable P_T
+            under an MSE can shrink both sides to zero, so none is offered.
+
+    Call ``loss(teacher_features, student_features, weights=None)``: weights
+    (B, H, W) from `StructureWeights`, or None for uniform.  Returns a float32
+    scalar.  Student features of another spatial size are resized to the
+    teacher's after projection.
+
+    Example::
+
+        import numpy as np
+        from keras_sard.losses import FeatureConsistencyLoss
+        from keras_sard.structure import StructureWeights
+        teacher = np.random.rand(2, 16, 16, 32).astype("float32")
+        student = np.random.rand(2, 8, 8, 12).astype("float32")
+        loss = FeatureConsistencyLoss()
+        value = loss(teacher, student, StructureWeights(radius=2)(teacher))
+    """
+
+    def __init__(self, teacher_channels=None, teacher_projection="identity", **kwargs):
+        kwargs["dtype"] = "float32"
+        super().__init__(**kwargs)
+        if teacher_channels is not None and (
+            not isinstance(teacher_channels, int)
+            or isinstance(teacher_channels, bool)
+            or teacher_channels < 1
+        ):
+            raise ValueError(
+                f"`teacher_channels` must be None or an integer ≥ 1; got {teacher_channels!r}."
+            )
+        if teacher_projection not in TEACHER_PROJECTIONS:
+            raise ValueError(
+                f"`teacher_projection` must be one of {TEACHER_PROJECTIONS}; "
+                f"got {teacher_projection!r}."
+            )
+        self.teacher_channels = teacher_channels
+        self.teacher_projection = teacher_projection
+
+    def build(self, teacher_features_shape, student_features_shape):
+        teacher_shape = _check_rank4(teacher_features_shape, "teacher_features")
+        student_shape = _check_rank4(student_features_shape, "student_features")
+        channels = teacher_shape[-1]
+        if self.teacher_channels is not None and self.teacher_channels != channels:
+            raise ValueError(
+                f"P_S projects the student to `teacher_channels`={self.teacher_channels} "
+                f"channels, but `teacher_features` has {channels} (shape {teacher_shape})."
+            )
+        self.teacher_channels = channels
+        self.student_projection = keras.layers.Conv2D(
+            channels, 1, name="student_projection", dtype="float32"
+        )
+        self.student_projection.build(student_shape)
+        if self.teacher_projection == "frozen":
+            self.teacher_projector = keras.layers.Conv2D(
+                channels,
+                1,
+                use_bias=False,
+                kernel_initializer="orthogonal",
+                trainable=False,
+                name="teacher_projection",
+                dtype="float32",
+            )
+            self.teacher_projector.build(teacher_shape)
+
+    def project(self, teacher_features, student_features):
+        """(F̂_T, F̂_S): projected features, the student's at the teacher's H×W."""
+        teacher = ops.stop_gradient(ops.cast(teacher_features, "float32"))
+        student = ops.cast(student_features, "float32")
+        if teacher.shape[-1] != self.teacher_channels:
+            raise ValueError(
+                f"`teacher_features` has {teacher.shape[-1]} channels; this loss was "
+                f"built for `teacher_channels`={self.teacher_channels}."
+            )
+        if self.teacher_projection == "frozen":
+            teacher = self.teacher_projector(teacher)
+        return teacher, _resize_to(self.student_projection(student), teacher)
+
+    def call(self, teacher_features, student_features, weights=None):
+        teacher, student = self.project(teacher_features, student_features)
+        return weighted_squared_error(teacher, student, weights)
+
+    def compute_output_shape(self, *args, **kwargs):
+        return ()
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            teacher_channels=self.teacher_channels,
+            teacher_projection=self.teacher_projection,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_sard")
+class DistributionAlignmentLoss(keras.layers.Layer):
+    """L_DA at one level: denoising score matching on projected features.
+
+    ``F̃_T = sqrt(α)·F̂_T + sqrt(1 − α)·ε``; the head g_θ sees
+    ``concat(F̂_S, F̃_T)`` and predicts ε.  It can only do so where the student
+    carries the teacher's content, which is what pulls the two distributions
+    together.  (Fed F̂_S alone, g_θ could not predict random noise at all.)
+
+    Args:
+        alpha: 0 < α < 1, the signal fraction of the noisy teacher (0.5).
+        hidden_channels: width of g_θ's hidden conv (128).
+        seed: seed of the noise ε (a `keras.random.SeedGenerator`).
+
+    Call ``loss(teacher_projected, student_projected, weights=None)`` on F̂_T and
+    F̂_S of the same shape.  Returns a float32 scalar.
+
+    Example::
+
+        import numpy as np
+        from keras_sard.losses import DistributionAlignmentLoss
+        teacher = np.random.rand(2, 8, 8, 16).astype("float32")
+        loss = DistributionAlignmentLoss(hidden_channels=32, seed=0)
+        value = loss(teacher, teacher + 0.1)
+    """
+
+    def __init__(self, alpha=0.5, hidden_channels=128, seed=None, **kwargs):
+        kwargs["dtype"] = "float32"
+        super().__init__(**kwargs)
+        if not (isinstance(alpha, (int, float)) and 0.0 < alpha < 1.0):
+            raise ValueError(f"`alpha` must satisfy 0 < alpha < 1; got {alpha!r}.")
+        if not isinstance(hidden_channels, int) or isinstance(hidden_channels, bool) or hidden_channels < 1:
+            raise ValueError(f"`hidden_channels` must be an integer ≥ 1; got {hidden_channels!r}.")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise ValueError(f"`seed` must be None or an integer; got {seed!r}.")
+        self.alpha = float(alpha)
+        self.hidden_channels = hidden_channels
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
+
+    def build(self, teacher_projected_shape, student_projected_shape):
+        teacher_shape = _check_rank4(teacher_projected_shape, "teacher_projected")
+        student_shape = _check_rank4(student_projected_shape, "student_projected")
+        if teacher_shape[-1] != student_shape[-1]:
+            raise ValueError(
+                "`teacher_projected` and `student_projected` must have the same "
+                f"channels (project the student first); got {teacher_shape} and "
+                f"{student_shape}."
+            )
+        self.denoiser = DenoisingHead(teacher_shape[-1], self.hidden_channels, name="denoiser")
+        self.denoiser.build(tuple(teacher_shape[:-1]) + (2 * teacher_shape[-1],))
+
+    def call(self, teacher_projected, student_projected, weights=None):
+        teacher = ops.stop_gradient(ops.cast(teacher_projected, "float32"))
+        student = ops.cast(student_projected, "float32")
+        noise = keras.random.normal(ops.shape(teacher), dtype="float32", seed=self.seed_generator)
+        noisy = self.alpha**0.5 * teacher + (1.0 - self.alpha) ** 0.5 * noise
+        predicted = self.denoiser(ops.concatenate([student, noisy], axis=-1))
+        return weighted_squared_error(noise, predicted, weights)
+
+    def compute_output_shape(self, *args, **kwargs):
+        return ()
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(alpha=self.alpha, hidden_channels=self.hidden_channels, seed=self.seed)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_sard")
+class SARDLoss(DistillationLoss):
+    """SARD as a Distiller loss: λf·L_FC + λd·L_DA averaged over tapped levels.
+
+    Args:
+        teacher_layers, student_layers: the layers to tap, one pair per level
+            (e.g. the four backbone levels of strides 4–32).  Each level gets
+            its own W, P_S and g_θ.
+        feature_weight: λf (1.0).  alignment_weight: λd (0.5); 0 drops L_DA
+            and its heads.
+        weighting: ``"structure"`` (W from the teacher) or ``"uniform"``
+            (W = 1/N; the paper's "Uniform SARD" ablation row).
+        levels: indices into the layer lists to use; None uses all.
+        beta_edge, beta_corner, beta_density, scales, sigma0, radius, density,
+            normalize: the structure map's arguments (see `StructureWeights`);
+            the paper's Table 3 ablations are β settings, e.g. E only is
+            ``beta_corner=0, beta_density=0``.
+        teacher_projection: ``"identity"`` or ``"frozen"`` (see
+            `FeatureConsistencyLoss`).
+        alpha, hidden_channels, seed: of `DistributionAlignmentLoss`.
+
+    Returns ``{"sard_fc": λf·mean L_FC, "sard_da": λd·mean L_DA}``.
+
+    Example::
+
+        from keras_sard.losses import SARDLoss
+        loss = SARDLoss(
+            teacher_layers=["teacher_level_1", "teacher_level_2"],
+            student_layers=["student_level_1", "student_level_2"],
+        )
+    """
+
+    def __init__(
+        self,
+        teacher_layers,
+        student_layers,
+        feature_weight=1.0,
+        alignment_weight=0.5,
+        weighting="structure",
+        levels=None,
+        beta_edge=2.0,
+        beta_corner=1.0,
+        beta_density=1.0,
+        scales=None,
+        sigma0=4.0,
+        radius=7,
+        density="exact",
+        normalize="mean",
+        teacher_projection="identity",
+        alpha=0.5,
+        hidden_channels=128,
+        seed=None,
+        **kwargs,
+    ):
+        kwargs.pop("weight", None)  # the two terms carry their own weights
+        if teacher_layers is None or student_layers is None:
+            raise ValueError(
+                "SARD reads feature maps: `teacher_layers` and `student_layers` "
+                "must name the layers to tap, one pair per level."
+            )
+        super().__init__(teacher_layers, student_layers, **kwargs)
+        self.all_teacher_layers = self.teacher_layers
+        self.all_student_layers = self.student_layers
+        num_levels = len(self.teacher_layers)
+        if levels is not None:
+            levels = tuple(levels)
+            if not levels or any(
+                not isinstance(i, int) or not 0 <= i < num_levels for i in levels
+            ) or len(set(levels)) != len(levels):
+                raise ValueError(
+                    f"`levels` must be distinct indices in [0, {num_levels}); got {levels!r}."
+                )
+            self.teacher_layers = tuple(self.teacher_layers[i] for i in levels)
+            self.student_layers = tuple(self.student_layers[i] for i in levels)
+        self.levels = levels
+        self.feature_weight = check_weight(feature_weight, "feature_weight")
+        self.alignment_weight = check_weight(alignment_weight, "alignment_weight")
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f"`weighting` must be one of {WEIGHTINGS}; got {weighting!r}.")
+        self.weighting = weighting
+        self.structure = StructureWeights(
+            beta_edge=beta_edge,
+            beta_corner=beta_corner,
+            beta_density=beta_density,
+            scales=scales,
+            sigma0=sigma0,
+            radius=radius,
+            density=density,
+            normalize=normalize,
+            name="structure_weights",
+        )
+        self.teacher_projection = teacher_projection
+        self.alpha = alpha
+        self.hidden_channels = hidden_channels
+        self.seed = seed
+        self.consistency = [
+            FeatureConsistencyLoss(teacher_projection=teacher_projection, name=f"fc_level_{i}")
+            for i in range(len(self.teacher_layers))
+        ]
+        self.alignment = []
+        if self.alignment_weight > 0:
+            self.alignment = [
+                DistributionAlignmentLoss(
+                    alpha,
+                    hidden_channels,
+                    None if seed is None else seed + i,
+                    name=f"da_level_{i}",
+                )
+                for i in range(len(self.teacher_layers))
+            ]
+
+    @property
+    def term_names(self):
+        return ("sard_fc", "sard_da") if self.alignment else ("sard_fc",)
+
+    def build(self, teacher_outputs_shape, student_outputs_shape):
+        expected = len(self.teacher_layers)
+        for argument, shapes in (
+            ("teacher_outputs", teacher_outputs_shape),
+            ("student_outputs", student_outputs_shape),
+        ):
+            if len(shapes) != expected:
+                raise ValueError(
+                    f"`{argument}` must hold {expected} feature maps (one per level); "
+                    f"got {len(shapes)}."
+                )
+        for level, (teacher_shape, student_shape) in enumerate(
+            zip(teacher_outputs_shape, student_outputs_shape)
+        ):
+            self.consistency[level].build(teacher_shape, student_shape)
+            if self.alignment:
+                self.alignment[level].build(teacher_shape, teacher_shape)
+
+    def call(self, teacher_outputs, student_outputs, labels=None):
+        consistency = alignment = 0.0
+        for level, (teacher, student) in enumerate(zip(teacher_outputs, student_outputs)):
+            weights = self.structure(teacher) if self.weighting == "structure" else None
+            teacher_hat, student_hat = self.consistency[level].project(teacher, student)
+            consistency = consistency + weighted_squared_error(teacher_hat, student_hat, weights)
+            if self.alignment:
+                alignment = alignment + self.alignment[level](teacher_hat, student_hat, weights)
+        num_levels = float(len(self.teacher_layers))
+        terms = {"sard_fc": self.feature_weight * consistency / num_levels}
+        if self.alignment:
+            terms["sard_da"] = self.alignment_weight * alignment / num_levels
+        return terms
+
+    def compute_output_shape(self, *args, **kwargs):
+        return {name: () for name in self.term_names}
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("weight", None)
+        structure = self.structure.get_config()
+        config.update(
+            teacher_layers=self.all_teacher_layers,
+            student_layers=self.all_student_layers,
+            feature_weight=self.feature_weight,
+            alignment_weight=self.alignment_weight,
+            weighting=self.weighting,
+            levels=self.levels,
+            teacher_projection=self.teacher_projection,
+            alpha=self.alpha,
+            hidden_channels=self.hidden_channels,
+            seed=self.seed,
+            **{
+                key: structure[key]
+                for key in (
+                    "beta_edge",
+                    "beta_corner",
+                    "beta_density",
+                    "scales",
+                    "sigma0",
+                    "radius",
+                    "density",
+                    "normalize",
+                )
+            },
+        )
+        return config
