@@ -6,7 +6,11 @@ heavier submodules (data, models, export, visualize) load on first access.
 
 import importlib
 
+from keras_sard import losses, metrics, structure
+from keras_sard.distiller import Distiller
+
 __version__ = "0.1.0"
+__all__ = ["Distiller", "losses", "metrics", "structure"]
 
 _LAZY_SUBMODULES = ("data", "models", "export", "visualize", "cli")
 

@@ -75,6 +75,12 @@ class DistillationLoss(keras.layers.Layer):
             )
         self.weight = check_weight(weight, "weight")
 
+    def build(self, teacher_outputs_shape, student_outputs_shape):
+        """Create weights from the shapes of what the loss reads (lists, one
+        shape per tapped layer or the logits).  The Distiller calls this at
+        construction, so every variable exists before a step is traced.
+        Losses that own no weights need not override it."""
+
     @property
     def term_names(self):
         """Names of the terms `call` returns (the Distiller logs them)."""
