@@ -92,6 +92,26 @@ class SegmentationData:
             object.__setattr__(self, "palette", palette)
 
 
+def as_size(value, name: str) -> Tuple[int, int]:
+    """``(height, width)`` from an int or a pair of positive ints; ``ValueError`` naming
+    ``name`` otherwise.
+
+    Example:
+
+    >>> as_size(32, "crop_size"), as_size((16, 24), "window")
+    ((32, 32), (16, 24))
+    """
+    if isinstance(value, (int, np.integer)):
+        value = (int(value), int(value))
+    try:
+        height, width = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an int or (height, width), got {value!r}.") from None
+    if height < 1 or width < 1:
+        raise ValueError(f"{name} must be positive, got {value!r}.")
+    return height, width
+
+
 def check_example(image: np.ndarray, mask: np.ndarray, image_path: str,
                   mask_path: str, num_classes: int,
                   ignore_label: int = IGNORE_LABEL) -> None:

@@ -116,6 +116,17 @@ def _fractal_noise(rng, height, width, cells=(16.0, 6.0, 2.5)):
     return total / 1.6
 
 
+def _meeting_line(instance):
+    """Pixels of ``instance`` (0 = none) 4-adjacent to a different instance to
+    their right or below: removing them leaves the instances 4-disconnected."""
+    line = np.zeros(instance.shape, bool)
+    a, b = instance[:, :-1], instance[:, 1:]
+    line[:, :-1] |= (a > 0) & (b > 0) & (a != b)
+    a, b = instance[:-1], instance[1:]
+    line[:-1] |= (a > 0) & (b > 0) & (a != b)
+    return line
+
+
 def _size_bins(areas, num_classes):
     """Foreground class (1..num_classes-1) of each fragment area (px).
 
@@ -145,7 +156,7 @@ def _fragments(rng, height, width, num_classes):
     matrix_cell = rng.random((ny, nx)) < rng.uniform(0.04, 0.18)
 
     # Warped pixel coordinates make the Voronoi borders irregular.
-    warp = 0.22 * spacing
+    warp = 0.18 * spacing
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     py = yy + warp * _value_noise(rng, height, width, spacing * 0.8)
     px = xx + warp * _value_noise(rng, height, width, spacing * 0.8)
@@ -173,9 +184,11 @@ def _fragments(rng, height, width, num_classes):
     # Approximate distance (px) to the border with the next fragment.
     border = 0.5 * (d2 - d1) * flat_w[label]
 
-    gap_half = rng.uniform(0.45, 0.8)
+    gap_half = rng.uniform(0.5, 0.85)
     is_matrix = matrix_cell.ravel()[label]
     solid = (border >= gap_half) & ~is_matrix
+    # Where the warp thins a gap below one pixel, still keep fragments apart.
+    solid &= ~_meeting_line(np.where(solid, label + 1, 0))
 
     # Rendering ---------------------------------------------------------
     n_cells = ny * nx
@@ -298,13 +311,7 @@ def _nuclei(rng, height, width, num_classes):
     inside = owner >= 0
 
     # Mask: nuclei, with a 1-px background line where two different nuclei meet.
-    instance = np.where(inside, owner + 1, 0)
-    split_line = np.zeros_like(inside)
-    right = (instance[:, :-1] > 0) & (instance[:, 1:] > 0) & (instance[:, :-1] != instance[:, 1:])
-    down = (instance[:-1] > 0) & (instance[1:] > 0) & (instance[:-1] != instance[1:])
-    split_line[:, :-1] |= right
-    split_line[:-1] |= down
-    solid = inside & ~split_line
+    solid = inside & ~_meeting_line(np.where(inside, owner + 1, 0))
     mask = np.zeros((height, width), np.int32)
     if num_classes == 2:
         mask[solid] = 1
