@@ -191,3 +191,44 @@ def dataset_from_files(
     images, masks = zip(*pairs)
     dataset = tf.data.Dataset.from_tensor_slices((list(images), list(masks)))
     return dataset.map(_load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def from_files(
+    pairs: Sequence[Tuple[str, str]],
+    load_example: Callable[[str, str], Tuple[np.ndarray, np.ndarray]],
+    *,
+    name: str,
+    split: str,
+    class_names: Sequence[str],
+    ignore_label: int = IGNORE_LABEL,
+    palette=None,
+    validate: bool = False,
+) -> SegmentationData:
+    """:class:`SegmentationData` over file pairs read by ``load_example``.
+
+    With ``validate=True`` the image and annotation headers of every pair are
+    read now (see :func:`keras_sard.data.decode.check_sizes`), so size
+    mismatches and unreadable files fail before training starts; otherwise
+    they fail, naming the file, when the example is read.
+
+    Example:
+
+    >>> import numpy as np
+    >>> def load(image_path, mask_path):
+    ...     return np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.int32)
+    >>> data = from_files([("a.png", "a.xml")], load, name="toy", split="train",
+    ...                   class_names=("background", "object"))
+    >>> data.num_examples, data.files[0]
+    (1, ('a.png', 'a.xml'))
+    """
+    from keras_sard.data.decode import check_sizes
+
+    pairs = [(str(i), str(m)) for i, m in pairs]
+    if validate:
+        check_sizes(pairs)
+    class_names = tuple(class_names)
+    dataset = dataset_from_files(pairs, load_example, len(class_names), ignore_label)
+    return SegmentationData(
+        dataset=dataset, num_classes=len(class_names), class_names=class_names,
+        num_examples=len(pairs), name=name, ignore_label=ignore_label, split=split,
+        files=tuple(pairs), palette=palette)

@@ -35,6 +35,7 @@ import tensorflow as tf
 from scipy import ndimage
 
 from keras_sard.data.base import IGNORE_LABEL, SegmentationData
+from keras_sard.data.labels import touching_borders
 
 KINDS = ("fragments", "nuclei")
 SPLITS = ("train", "val", "test")
@@ -116,17 +117,6 @@ def _fractal_noise(rng, height, width, cells=(16.0, 6.0, 2.5)):
     return total / 1.6
 
 
-def _meeting_line(instance):
-    """Pixels of ``instance`` (0 = none) 4-adjacent to a different instance to
-    their right or below: removing them leaves the instances 4-disconnected."""
-    line = np.zeros(instance.shape, bool)
-    a, b = instance[:, :-1], instance[:, 1:]
-    line[:, :-1] |= (a > 0) & (b > 0) & (a != b)
-    a, b = instance[:-1], instance[1:]
-    line[:-1] |= (a > 0) & (b > 0) & (a != b)
-    return line
-
-
 def _size_bins(areas, num_classes):
     """Foreground class (1..num_classes-1) of each fragment area (px).
 
@@ -188,7 +178,7 @@ def _fragments(rng, height, width, num_classes):
     is_matrix = matrix_cell.ravel()[label]
     solid = (border >= gap_half) & ~is_matrix
     # Where the warp thins a gap below one pixel, still keep fragments apart.
-    solid &= ~_meeting_line(np.where(solid, label + 1, 0))
+    solid &= ~touching_borders(np.where(solid, label + 1, 0))
 
     # Rendering ---------------------------------------------------------
     n_cells = ny * nx
@@ -311,7 +301,7 @@ def _nuclei(rng, height, width, num_classes):
     inside = owner >= 0
 
     # Mask: nuclei, with a 1-px background line where two different nuclei meet.
-    solid = inside & ~_meeting_line(np.where(inside, owner + 1, 0))
+    solid = inside & ~touching_borders(np.where(inside, owner + 1, 0))
     mask = np.zeros((height, width), np.int32)
     if num_classes == 2:
         mask[solid] = 1
