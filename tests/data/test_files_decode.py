@@ -8,8 +8,7 @@ from keras_sard.data.decode import check_sizes, read_image, read_label_image, to
 from keras_sard.data.files import pair_files, split_subset
 from keras_sard.data.labels import colors_to_labels, lookup_labels, touching_borders
 
-from ._fixtures import (iterate_expecting_error, raises_naming, read_all, save_image,
-                        write_corrupt)
+from ._fixtures import iterate_expecting_error, raises_naming, save_image, write_corrupt
 
 
 def _pairs_dir(tmp_path, names=("a", "b")):
