@@ -160,6 +160,10 @@ class Distiller(keras.Model):
                 "each loss its own `name`."
             )
         self.term_trackers = {n: keras.metrics.Mean(name=n) for n in names}
+        # Every variable exists now (teacher, student, losses built above).
+        # Saying so makes saving record it, so loading restores the optimizer
+        # state too instead of skipping it as "unbuilt".
+        self.built = True
 
     # ------------------------------------------------------------------ build
 
@@ -233,13 +237,16 @@ class Distiller(keras.Model):
 
     def record_step(self, total, terms, x, y, y_pred, sample_weight=None):
         """Update the loss trackers and compiled metrics; return the logs."""
-        if self._loss_tracker is None:
-            raise RuntimeError("Call `distiller.compile(optimizer=..., metrics=...)` first.")
         batch = ops.shape(tree.flatten(x)[0])[0]
         self._loss_tracker.update_state(total, sample_weight=batch)
         for name, value in terms.items():
             self.term_trackers[name].update_state(value, sample_weight=batch)
         if y is None:
+            if self._compile_metrics is not None:
+                raise ValueError(
+                    "The metrics passed to compile() need labels, and the data gave "
+                    "none; compile without metrics to distil on unlabelled images."
+                )
             return {m.name: m.result() for m in [self._loss_tracker, *self.term_trackers.values()]}
         return self.compute_metrics(x, y, y_pred, sample_weight)
 

@@ -16,6 +16,36 @@ Distiller adds them to the total and logs each one.
 import keras
 
 
+class SeedStateSaving:
+    """Mixin for layers that draw random numbers (L_DA's noise, MGD's masks).
+
+    Keras saves a layer's weights but not the state of its
+    `keras.random.SeedGenerator`s, so a reloaded or resumed
+    (``BackupAndRestore``) model would restart its random stream from the seed
+    and diverge from an uninterrupted run.  This saves each generator's state
+    beside the weights.  The layer lists its generators in
+    ``seed_generators_to_save``.
+    """
+
+    seed_generators_to_save = ()
+
+    def _seed_state_keys(self):
+        return [f"seed_state_{i}" for i in range(len(self.seed_generators_to_save))]
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        for key, name in zip(self._seed_state_keys(), self.seed_generators_to_save):
+            store[key] = keras.ops.convert_to_numpy(getattr(self, name).state.value)
+
+    def load_own_variables(self, store):
+        seed_keys = self._seed_state_keys()
+        keys = list(store.keys())
+        super().load_own_variables({k: store[k] for k in keys if k not in seed_keys})
+        for key, name in zip(seed_keys, self.seed_generators_to_save):
+            if key in keys:  # files saved before the state was saved lack it
+                getattr(self, name).state.assign(store[key])
+
+
 def as_names(names, argument):
     """A tuple of layer names, or None; `argument` names the caller's argument."""
     if names is None:

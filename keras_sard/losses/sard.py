@@ -16,7 +16,7 @@ own W, P_S and g_θ, averages over levels and weights the two terms.
 import keras
 from keras import ops
 
-from keras_sard.losses.base import DistillationLoss, check_weight
+from keras_sard.losses.base import DistillationLoss, SeedStateSaving, check_weight
 from keras_sard.structure import StructureWeights
 
 __all__ = [
@@ -217,7 +217,7 @@ class FeatureConsistencyLoss(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_sard")
-class DistributionAlignmentLoss(keras.layers.Layer):
+class DistributionAlignmentLoss(SeedStateSaving, keras.layers.Layer):
     """L_DA at one level: denoising score matching on projected features.
 
     ``F̃_T = sqrt(α)·F̂_T + sqrt(1 − α)·ε``; the head g_θ sees
@@ -228,7 +228,8 @@ class DistributionAlignmentLoss(keras.layers.Layer):
     Args:
         alpha: 0 < α < 1, the signal fraction of the noisy teacher (0.5).
         hidden_channels: width of g_θ's hidden conv (128).
-        seed: seed of the noise ε (a `keras.random.SeedGenerator`).
+        seed: seed of the noise ε (a `keras.random.SeedGenerator`, whose state
+            is saved with the weights so a resumed run draws the same noise).
 
     Call ``loss(teacher_projected, student_projected, weights=None)`` on F̂_T and
     F̂_S of the same shape.  Returns a float32 scalar.
@@ -241,6 +242,8 @@ class DistributionAlignmentLoss(keras.layers.Layer):
         loss = DistributionAlignmentLoss(hidden_channels=32, seed=0)
         value = loss(teacher, teacher + 0.1)
     """
+
+    seed_generators_to_save = ("seed_generator",)
 
     def __init__(self, alpha=0.5, hidden_channels=128, seed=None, **kwargs):
         kwargs["dtype"] = "float32"
@@ -306,7 +309,8 @@ class SARDLoss(DistillationLoss):
             `FeatureConsistencyLoss`).
         alpha, hidden_channels, seed: of `DistributionAlignmentLoss`.
 
-    Returns ``{"sard_fc": λf·mean L_FC, "sard_da": λd·mean L_DA}``.
+    Returns ``{"<name>_fc": λf·mean L_FC, "<name>_da": λd·mean L_DA}``; the
+    name is ``"sard"`` unless given, so the logs show ``sard_fc`` and ``sard_da``.
 
     Example::
 
@@ -340,6 +344,7 @@ class SARDLoss(DistillationLoss):
         **kwargs,
     ):
         kwargs.pop("weight", None)  # the two terms carry their own weights
+        kwargs.setdefault("name", "sard")
         if teacher_layers is None or student_layers is None:
             raise ValueError(
                 "SARD reads feature maps: `teacher_layers` and `student_layers` "
@@ -398,7 +403,8 @@ class SARDLoss(DistillationLoss):
 
     @property
     def term_names(self):
-        return ("sard_fc", "sard_da") if self.alignment else ("sard_fc",)
+        names = (f"{self.name}_fc", f"{self.name}_da")
+        return names if self.alignment else names[:1]
 
     def build(self, teacher_outputs_shape, student_outputs_shape):
         expected = len(self.teacher_layers)
@@ -427,9 +433,10 @@ class SARDLoss(DistillationLoss):
             if self.alignment:
                 alignment = alignment + self.alignment[level](teacher_hat, student_hat, weights)
         num_levels = float(len(self.teacher_layers))
-        terms = {"sard_fc": self.feature_weight * consistency / num_levels}
+        names = self.term_names
+        terms = {names[0]: self.feature_weight * consistency / num_levels}
         if self.alignment:
-            terms["sard_da"] = self.alignment_weight * alignment / num_levels
+            terms[names[1]] = self.alignment_weight * alignment / num_levels
         return terms
 
     def compute_output_shape(self, *args, **kwargs):

@@ -291,3 +291,17 @@ def test_losses_are_float32_under_mixed_precision(rng):
         assert all(v.dtype == "float32" for v in loss.weights if v.trainable)
     finally:
         keras.config.set_dtype_policy("float32")
+
+
+def test_noise_stream_resumes_after_saving(tmp_path, rng):
+    """Keras does not save SeedGenerator states; L_DA saves its own, so a
+    reloaded (or BackupAndRestore-resumed) loss draws the noise it would have."""
+    teacher = rng.normal(size=(2, 6, 6, 4)).astype("float32")
+    loss = DistributionAlignmentLoss(hidden_channels=4, seed=5)
+    t_in, s_in = keras.Input((6, 6, 4)), keras.Input((6, 6, 4))
+    model = keras.Model([t_in, s_in], loss(t_in, s_in))
+    model([teacher, teacher])  # advance the stream past its seed
+    path = str(tmp_path / "advanced.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_array_equal(to_numpy(loaded([teacher, teacher])), to_numpy(model([teacher, teacher])))

@@ -1,0 +1,299 @@
+"""The Distiller: one forward each, gradients, fit/evaluate/predict, saving, errors."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from helpers import tiny_batch, tiny_segmenter, to_numpy
+from keras_sard import Distiller
+from keras_sard.losses import SARDLoss
+from keras_sard.metrics import BoundaryIoU, MeanIoU
+
+BACKEND = keras.backend.backend()
+LEVELS_T = ["teacher_level_1", "teacher_level_2"]
+LEVELS_S = ["student_level_1", "student_level_2"]
+
+
+def sard(**kwargs):
+    kwargs.setdefault("radius", 2)
+    kwargs.setdefault("hidden_channels", 8)
+    kwargs.setdefault("seed", 0)
+    return SARDLoss(LEVELS_T, LEVELS_S, **kwargs)
+
+
+def make_distiller(losses=None, teacher=None, student=None, **kwargs):
+    teacher = teacher or tiny_segmenter("teacher", 8)
+    student = student or tiny_segmenter("student", 4)
+    return Distiller(teacher, student, [sard()] if losses is None else losses, **kwargs)
+
+
+def compile_(distiller, optimizer=None, **kwargs):
+    distiller.compile(
+        optimizer=optimizer or keras.optimizers.Adam(1e-2),
+        metrics=[MeanIoU(2), BoundaryIoU(2)],
+        **kwargs,
+    )
+    return distiller
+
+
+class CountCalls(keras.layers.Layer):
+    """Identity that counts how often it runs (in Python, so once per eager call)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.calls = 0
+
+    def call(self, x):
+        self.calls += 1
+        return x
+
+
+def counted(model):
+    inputs = keras.Input(model.input_shape[1:])
+    counter = CountCalls(name=f"{model.name}_count")
+    return keras.Model(inputs, model(counter(inputs)), name=f"{model.name}_counted"), counter
+
+
+# ----------------------------------------------------------------- the step
+
+
+def test_one_teacher_and_one_student_forward_per_step(rng):
+    teacher, teacher_count = counted(tiny_segmenter("teacher", 8))
+    student, student_count = counted(tiny_segmenter("student", 4))
+    distiller = compile_(make_distiller(teacher=teacher, student=student), run_eagerly=True)
+    x, y = tiny_batch(rng, n=6)
+    teacher_count.calls = student_count.calls = 0
+    distiller.fit(x, y, batch_size=2, epochs=1, verbose=0)  # 3 steps
+    assert (teacher_count.calls, student_count.calls) == (3, 3)
+    teacher_count.calls = student_count.calls = 0
+    distiller.evaluate(x, y, batch_size=3, verbose=0)  # 2 steps
+    assert (teacher_count.calls, student_count.calls) == (2, 2)
+
+
+def test_only_student_and_heads_train_teacher_is_untouched(rng):
+    distiller = compile_(make_distiller())
+    teacher_weights = [w.copy() for w in distiller.teacher.get_weights()]
+    student_before = [to_numpy(v).copy() for v in distiller.student.trainable_variables]
+    heads = [v for loss in distiller.distillation_losses for v in loss.trainable_variables]
+    heads_before = [to_numpy(v).copy() for v in heads]
+    teacher_ids = {id(v) for v in distiller.teacher.variables}
+    assert not any(id(v) in teacher_ids for v in distiller.trainable_variables)
+    assert len(distiller.trainable_variables) == len(student_before) + len(heads_before)
+
+    x, y = tiny_batch(rng)
+    distiller.fit(x, y, batch_size=4, epochs=2, verbose=0)
+    for before, after in zip(teacher_weights, distiller.teacher.get_weights()):
+        np.testing.assert_array_equal(before, after)  # BN statistics included
+    for before, variable in zip(student_before + heads_before, distiller.student.trainable_variables + heads):
+        assert np.any(before != to_numpy(variable)), variable.path
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="autograd graphs exist on torch only")
+def test_teacher_forward_records_no_graph_on_torch(rng):
+    distiller = make_distiller()
+    x, y = tiny_batch(rng, n=2)
+    captured = {}
+    original = distiller._teacher_taps.record
+
+    def spy():
+        context = original()
+        features = context.__enter__()
+        captured["features"] = features
+        return _Exit(context)
+
+    class _Exit:
+        def __init__(self, context):
+            self.context = context
+
+        def __enter__(self):
+            return captured["features"]
+
+        def __exit__(self, *exc):
+            return self.context.__exit__(*exc)
+
+    distiller._teacher_taps.record = spy
+    total, _, _ = distiller.compute_distillation(x, y, training=True)
+    assert total.requires_grad
+    assert all(not f.requires_grad for f in captured["features"].values())
+
+
+def test_logs_every_term_and_metric_and_loss_goes_down(rng):
+    distiller = compile_(make_distiller())
+    x, y = tiny_batch(rng, n=16)
+    history = distiller.fit(x, y, batch_size=4, epochs=6, verbose=0).history
+    assert {"loss", "task_loss", "sard_fc", "sard_da", "miou", "biou"} <= set(history)
+    np.testing.assert_allclose(
+        np.array(history["loss"]),
+        np.array(history["task_loss"]) + history["sard_fc"] + np.array(history["sard_da"]),
+        rtol=1e-5,
+    )
+    assert history["loss"][-1] < history["loss"][0]
+    logs = distiller.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
+    assert {"loss", "task_loss", "sard_fc", "sard_da", "miou", "biou"} <= set(logs)
+    assert 0.0 <= logs["miou"] <= 1.0 and 0.0 <= logs["biou"] <= 1.0
+    assert distiller.predict(x[:3], verbose=0).shape == (3, 16, 16, 2)
+
+
+def test_predict_and_call_run_the_student(rng):
+    distiller = make_distiller()
+    x, _ = tiny_batch(rng, n=2)
+    np.testing.assert_allclose(to_numpy(distiller(x)), to_numpy(distiller.student(x)), rtol=1e-6)
+
+
+def test_scratch_student_and_unlabelled_data(rng):
+    x, y = tiny_batch(rng)
+    scratch = compile_(make_distiller(losses=[]))
+    history = scratch.fit(x, y, batch_size=4, epochs=1, verbose=0).history
+    np.testing.assert_allclose(history["loss"], history["task_loss"], rtol=1e-6)
+    # SARD is label-free: distil on images alone (no task loss, no metrics).
+    unlabelled = make_distiller()
+    unlabelled.compile(optimizer="adam")
+    history = unlabelled.fit(x, batch_size=4, epochs=1, verbose=0).history
+    np.testing.assert_allclose(history["loss"], np.add(history["sard_fc"], history["sard_da"]), rtol=1e-5)
+    with pytest.raises(ValueError, match="need labels"):
+        compile_(make_distiller()).fit(x, batch_size=4, epochs=1, verbose=0)
+
+
+@pytest.mark.skipif(BACKEND == "torch", reason="jit_compile is for TensorFlow and JAX")
+def test_jit_compile_and_gradient_accumulation(rng):
+    x, y = tiny_batch(rng)
+    distiller = compile_(
+        make_distiller(),
+        optimizer=keras.optimizers.AdamW(1e-2, gradient_accumulation_steps=2),
+        jit_compile=True,
+    )
+    history = distiller.fit(x, y, batch_size=2, epochs=2, verbose=0).history
+    assert np.all(np.isfinite(history["loss"]))
+    assert int(to_numpy(distiller.optimizer.iterations)) == 4  # 8 steps, 2 accumulated each
+
+
+def test_gradient_accumulation_applies_every_second_step(rng):
+    distiller = compile_(
+        make_distiller(), optimizer=keras.optimizers.SGD(0.1, gradient_accumulation_steps=2)
+    )
+    x, y = tiny_batch(rng, n=2)
+    before = [to_numpy(v).copy() for v in distiller.student.trainable_variables]
+    distiller.fit(x[:1], y[:1], batch_size=1, epochs=1, verbose=0)
+    after_one = [to_numpy(v) for v in distiller.student.trainable_variables]
+    assert all(np.array_equal(a, b) for a, b in zip(before, after_one))
+    distiller.fit(x[1:], y[1:], batch_size=1, epochs=1, verbose=0)
+    after_two = [to_numpy(v) for v in distiller.student.trainable_variables]
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after_two))
+
+
+# ---------------------------------------------------------------- saving
+
+
+def test_save_load_evaluate_same_numbers_and_student_alone(tmp_path, rng):
+    x, y = tiny_batch(rng)
+    distiller = compile_(make_distiller())
+    distiller.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    path = str(tmp_path / "distiller.keras")
+    distiller.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, Distiller) and loaded.compiled
+    # The saved L_DA noise state is the one the original's next evaluate uses.
+    expected = distiller.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
+    got = loaded.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
+    for key, value in expected.items():
+        np.testing.assert_allclose(got[key], value, rtol=1e-5, err_msg=key)
+    # The student alone.
+    student_path = str(tmp_path / "student.keras")
+    distiller.student.save(student_path)
+    student = keras.saving.load_model(student_path)
+    np.testing.assert_allclose(to_numpy(student(x)), to_numpy(distiller.student(x)), rtol=1e-5, atol=1e-6)
+    # The loaded distiller trains on.
+    history = loaded.fit(x, y, batch_size=4, epochs=1, verbose=0).history
+    assert np.all(np.isfinite(history["loss"]))
+
+
+class StopAfterEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError("interrupted")
+
+
+def test_backup_and_restore_resumes_without_losing_an_epoch(tmp_path, rng):
+    x, y = tiny_batch(rng)
+
+    def run(callbacks):
+        keras.utils.set_random_seed(1)
+        distiller = compile_(make_distiller())
+        history = distiller.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0, callbacks=callbacks)
+        return distiller, history
+
+    reference, _ = run([])
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    with pytest.raises(RuntimeError, match="interrupted"):
+        run([backup, StopAfterEpoch(1)])
+    resumed, history = run([keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))])
+    assert history.epoch == [2]  # epochs 0 and 1 were done before the interruption
+    for a, b in zip(reference.student.get_weights(), resumed.student.get_weights()):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
+def test_model_checkpoint_and_tensorboard(tmp_path, rng):
+    x, y = tiny_batch(rng)
+    distiller = compile_(make_distiller())
+    checkpoint = str(tmp_path / "best.keras")
+    logs = str(tmp_path / "logs")
+    distiller.fit(
+        x, y, batch_size=4, epochs=2, verbose=0, validation_data=(x, y),
+        callbacks=[
+            keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_biou", mode="max", save_best_only=True),
+            keras.callbacks.TensorBoard(logs),
+        ],
+    )
+    assert isinstance(keras.saving.load_model(checkpoint), Distiller)
+    events = [f for _, _, files in os.walk(logs) for f in files if "tfevents" in f]
+    assert events
+
+
+# ----------------------------------------------------------------- errors
+
+
+def test_incompatible_inputs_fail_at_construction():
+    with pytest.raises(ValueError, match="same input"):
+        Distiller(tiny_segmenter("teacher", 8, size=16), tiny_segmenter("student", 4, size=24), [])
+    with pytest.raises(ValueError, match="same input"):
+        Distiller(tiny_segmenter("teacher", 8, channels=3), tiny_segmenter("student", 4, channels=1), [])
+
+
+def test_unknown_layer_fails_at_construction_with_close_names():
+    with pytest.raises(ValueError, match=r"no layer named 'teacher_level_3'.*teacher_level_1"):
+        make_distiller(losses=[SARDLoss(["teacher_level_3"], ["student_level_1"])])
+    with pytest.raises(ValueError, match="student"):
+        make_distiller(losses=[SARDLoss(["teacher_level_1"], ["student_levl_1"])])
+
+
+def test_feature_mismatch_fails_at_construction():
+    # Tapping a flat (rank-2) output for SARD: named, with both shapes.
+    teacher = tiny_segmenter("teacher", 8)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="student_conv")(inputs)
+    pooled = keras.layers.Reshape((1, 1, 4), name="student_pooled_map")(keras.layers.GlobalAveragePooling2D(name="student_pool")(x))
+    student = keras.Model(inputs, keras.layers.Conv2D(2, 1)(x + pooled), name="student")
+    with pytest.raises(ValueError, match=r"'student_pool'.*rank-4"):
+        Distiller(teacher, student, [SARDLoss(["teacher_level_1"], ["student_pool"])])
+
+
+def test_bad_arguments():
+    with pytest.raises(TypeError, match="DistillationLoss"):
+        make_distiller(losses=[keras.losses.MeanSquaredError()])
+    with pytest.raises(ValueError, match="`task_loss_weight`"):
+        make_distiller(task_loss_weight=-1)
+    with pytest.raises(ValueError, match="task_loss="):
+        make_distiller().compile(optimizer="adam", loss="mse")
+    with pytest.raises(ValueError, match="same term names"):
+        make_distiller(losses=[sard(), sard()])
+    both = make_distiller(losses=[sard(), sard(name="sard_uniform", weighting="uniform")])
+    assert {"sard_fc", "sard_uniform_fc"} <= set(both.term_trackers)
+    with pytest.raises(ValueError, match="compile"):
+        x, y = tiny_batch(np.random.default_rng(0), n=2)
+        make_distiller().evaluate(x, y, verbose=0)
