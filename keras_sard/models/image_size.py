@@ -1,0 +1,55 @@
+"""The input-size contract shared by every model builder: a 4-level pyramid
+with strides 4, 8, 16, 32 needs a height and width divisible by 32."""
+
+PYRAMID_STRIDES = (4, 8, 16, 32)
+SIZE_MULTIPLE = 32
+
+
+def normalize_image_size(image_size, allow_none=True):
+    """`image_size` as a ``(height, width)`` tuple, each an int divisible by 32
+    (or None where `allow_none`).
+
+    Accepts an int (square), a pair, or None (any size: ``(None, None)``).
+
+    >>> normalize_image_size(64)
+    (64, 64)
+    >>> normalize_image_size((64, 96))
+    (64, 96)
+    """
+    if image_size is None:
+        if allow_none:
+            return (None, None)
+        raise ValueError(
+            "image_size is required for this backbone (it is built for one fixed input "
+            "size); pass an int or a (height, width) pair, each divisible by 32."
+        )
+    if isinstance(image_size, int) and not isinstance(image_size, bool):
+        size = (image_size, image_size)
+    else:
+        try:
+            size = tuple(image_size)
+        except TypeError:
+            size = ()
+        if len(size) == 3 and size[2] == 3:  # (H, W, 3) is accepted as well
+            size = size[:2]
+    if len(size) != 2:
+        raise ValueError(
+            f"image_size must be an int or a (height, width) pair; got {image_size!r}."
+        )
+    checked = []
+    for value in size:
+        if value is None and allow_none:
+            checked.append(None)
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(
+                f"image_size must hold positive ints (or None for any size); got {image_size!r}."
+            )
+        if value % SIZE_MULTIPLE:
+            raise ValueError(
+                f"image_size {image_size!r} is not divisible by {SIZE_MULTIPLE}: the feature "
+                f"pyramid has strides {PYRAMID_STRIDES}, so height and width must be multiples "
+                f"of {SIZE_MULTIPLE} (e.g. {(value // SIZE_MULTIPLE + 1) * SIZE_MULTIPLE})."
+            )
+        checked.append(value)
+    return tuple(checked)
