@@ -31,6 +31,8 @@ documented rule):
   for DKD, their class).
 """
 
+import numbers
+
 import keras
 from keras import ops
 
@@ -45,8 +47,12 @@ from keras_sard.losses.task import prepare_labels
 __all__ = ["LogitKD", "ChannelWiseKD", "DecoupledKD", "MaskedGenerativeKD"]
 
 
+def _is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def _check_positive(value, argument):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+    if not _is_number(value) or not 0 < value < float("inf"):
         raise ValueError(f"`{argument}` must be a finite number > 0; got {value!r}.")
     return float(value)
 
@@ -125,13 +131,13 @@ class _LogitLoss(DistillationLoss):
         """Teacher logits (no gradient) and student logits at the teacher's
         H×W, float32, each divided by the temperature."""
         (teacher,), (student,) = teacher_outputs, student_outputs
-        teacher = ops.stop_gradient(ops.cast(teacher, "float32"))
-        student = _resize_to(ops.cast(student, "float32"), teacher)
         if teacher.shape[-1] != student.shape[-1]:
             raise ValueError(
                 "The teacher's and the student's logits must have the same number of "
                 f"classes; got {tuple(teacher.shape)} and {tuple(student.shape)}."
             )
+        teacher = ops.stop_gradient(ops.cast(teacher, "float32"))
+        student = _resize_to(ops.cast(student, "float32"), teacher)
         return teacher / self.temperature, student / self.temperature
 
     def compute_output_shape(self, *args, **kwargs):
@@ -387,9 +393,7 @@ class MaskedGenerativeKD(SeedStateSaving, DistillationLoss):
                 "name the layers to tap (the paper's: the last backbone level)."
             )
         super().__init__(teacher_layers, student_layers, weight=weight, **kwargs)
-        if isinstance(mask_ratio, bool) or not isinstance(mask_ratio, (int, float)) or not (
-            0.0 < mask_ratio < 1.0
-        ):
+        if not _is_number(mask_ratio) or not 0.0 < mask_ratio < 1.0:
             raise ValueError(f"`mask_ratio` must satisfy 0 < mask_ratio < 1; got {mask_ratio!r}.")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError(f"`seed` must be None or an integer; got {seed!r}.")
