@@ -22,11 +22,16 @@ quantised formats are reported, not bounded.
 
 How each format is written:
 
+- Every format is traced from the model called with ``training=False``.
+  (Keras' exporters call it without ``training``, which for some models is
+  not inference: keras-hub's DeepLabV3 then runs a batch norm on batch
+  statistics, and its exports differ from ``predict`` by whole logits.)
 - TFLite always comes from a *TensorFlow-backend* SavedModel through
   ``tf.lite.TFLiteConverter.from_saved_model``.  (Keras' own ``litert``
-  format refuses JAX and gave wrong outputs for keras-hub segmenters; a
-  JAX-backend SavedModel converts, but keeps batch-norm statistics as
-  resource variables and quantises badly.)
+  format refuses JAX and needs ``litert-torch`` on torch; a JAX-backend
+  SavedModel converts, but keeps batch-norm statistics as resource variables
+  and quantises badly.)  Input and output stay float32 in
+  every TFLite format.
 - TensorFlow backend: everything in-process (`keras.Model.export`).
 - JAX backend: ``saved_model`` in-process (Keras' jax2tf export); TFLite and
   ONNX from a TensorFlow-backend copy.  (Keras' JAX→ONNX path needs the
@@ -38,7 +43,8 @@ How each format is written:
 
 A "TensorFlow-backend copy" is made by saving the model as ``.keras`` and
 rebuilding it in a Python subprocess with ``KERAS_BACKEND=tensorflow`` (a
-backend is fixed per process).  Its layers must therefore be loadable there:
+backend is fixed per process; the subprocess is started once, on first use,
+and kept while this process runs).  Its layers must therefore be loadable there:
 built-in Keras and keras-hub layers and any custom layer registered with
 ``keras.saving.register_keras_serializable`` in an importable module (the
 modules the model's layers come from are imported in the subprocess).
@@ -86,7 +92,6 @@ FORMATS = (
     "onnx",
 )
 FLOAT32_FORMATS = ("saved_model", "tflite", "onnx")
-_TFLITE_FORMATS = ("tflite", "tflite_float16", "tflite_dynamic_int8", "tflite_int8")
 
 # Formats each backend writes in-process; the rest go through a
 # TensorFlow-backend copy of the model (see the module docstring).
@@ -203,24 +208,26 @@ def export_student(
     export_shape = _resolve_input_shape(spec_shape, input_shape, format, model.name)
     path = _check_writable(path, format)
 
-    calibration = None
     if format == "tflite_int8" and representative_data is None:
         raise ValueError(
             "format='tflite_int8' (full integer quantisation) needs `representative_data`: "
             "typical input images to calibrate the activation ranges, e.g. a NumPy array "
             f"(N, {', '.join(str(d) for d in export_shape)}) or a tf.data.Dataset of "
             "(images, masks) batches from keras_sard.data.make_pipeline(..., training=False).")
+    if int(calibration_samples) < 1:
+        raise ValueError(f"`calibration_samples` must be >= 1; got {calibration_samples}.")
+    representative = None
     if representative_data is not None:
-        calibration = _collect_images(
-            representative_data, "representative_data", export_shape, dtype,
-            int(calibration_samples))
+        representative = _collect_images(representative_data, "representative_data",
+                                         export_shape, dtype, int(calibration_samples))
+    calibration = representative if format == "tflite_int8" else None
     samples = None
     if check:
         if sample_inputs is not None:
             limit = None if _is_array(sample_inputs) else _MAX_SAMPLES
             samples = _collect_images(sample_inputs, "sample_inputs", export_shape, dtype, limit)
-        elif calibration is not None:
-            samples = calibration[:8]
+        elif representative is not None:
+            samples = representative[:8]
         elif None in export_shape:
             raise ValueError(
                 f"The model {model.name!r} takes images of unknown shape "
@@ -233,11 +240,20 @@ def export_student(
     os.makedirs(os.path.dirname(path), exist_ok=True)
     signature_shape = export_shape if input_shape is not None else None
     backend = keras.backend.backend()
-    if format in _NATIVE.get(backend, ()):
-        _write(model, path, format, signature_shape, input_name, calibration)
-    else:
-        _write_from_tensorflow_copy(model, path, format, signature_shape, input_name,
-                                    calibration, backend)
+    try:
+        if format in _NATIVE.get(backend, ()):
+            _write(model, path, format, signature_shape, input_name, calibration)
+        else:
+            _write_from_tensorflow_copy(model, path, format, signature_shape, input_name,
+                                        calibration, backend)
+    except Exception as error:
+        if None not in export_shape:
+            raise
+        raise RuntimeError(
+            f"Exporting the model {model.name!r} as {format} for images of unknown shape "
+            f"{_shape_text(export_shape)} failed ({type(error).__name__}, above); many "
+            "segmenters (keras-hub's DeepLabV3 for one) trace only at a fixed size: pass "
+            "`input_shape=(height, width, channels)`.") from error
 
     report = ExportReport(path=path, format=format, size_bytes=_size_on_disk(path))
     if not check:
@@ -404,9 +420,11 @@ def _signature(shape, dtype, name):
 
 def _write(model, path, format, signature_shape, input_name, calibration):
     """Write ``format`` from ``model`` on the running backend."""
-    # Always explicit: Keras refuses to infer it for a loaded model never called.
     spec_shape, dtype, _ = _model_input(model)
-    signature = _signature(signature_shape or spec_shape, dtype, input_name)
+    shape = signature_shape or spec_shape
+    model = _inference_model(model, shape, dtype, input_name)
+    # Always explicit: Keras refuses to infer it for a loaded model never called.
+    signature = _signature(shape, dtype, input_name)
     if format == "saved_model":
         model.export(path, format="tf_saved_model", input_signature=signature, verbose=False)
     elif format == "onnx":
@@ -419,6 +437,19 @@ def _write(model, path, format, signature_shape, input_name, calibration):
             flatbuffer = _convert_to_tflite(saved_model, format, calibration)
         with open(path, "wb") as file:
             file.write(flatbuffer)
+
+
+def _inference_model(model, shape, dtype, input_name):
+    """``model`` called with ``training=False``, as a model of its own.
+
+    Keras' exporters call the model without a ``training`` argument, and that
+    is not always inference: a preprocessing layer called inside a layer
+    (keras-hub's DeepLabV3 resizes in its pyramid pooling) sets the call
+    context to ``training=True`` for the layers after it, so their batch
+    norms use batch statistics.  A functional wrapper pins ``training=False``.
+    """
+    inputs = keras.Input(shape, dtype=dtype, name=input_name)
+    return keras.Model(inputs, model(inputs, training=False), name=model.name)
 
 
 def _convert_to_tflite(saved_model, format, calibration):

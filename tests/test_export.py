@@ -138,6 +138,39 @@ def test_a_distiller_exports_its_student(distiller, images, tmp_path):
     np.testing.assert_allclose(actual, keras_logits(distiller.student, images), rtol=0, atol=1e-4)
 
 
+class ResizeThenNormalize(keras.layers.Layer):
+    """As keras-hub's DeepLabV3 pyramid pooling does: a Resizing layer called
+    inside `call`, then a batch norm.  Called without `training`, Keras runs
+    that batch norm in training mode (the Resizing sets the call context)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.norm = keras.layers.BatchNormalization()
+
+    def build(self, input_shape):
+        self.norm.build(input_shape)
+
+    def call(self, x):
+        return self.norm(keras.layers.Resizing(x.shape[1], x.shape[2])(x))
+
+
+def test_exports_run_in_inference_mode(images, tmp_path):
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inputs)
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 1)(ResizeThenNormalize()(x)))
+    # (Training mode also moves the batch norm's statistics: call it first.)
+    training = np.asarray(keras.ops.convert_to_numpy(model(images, training=True)))
+    inference = keras_logits(model, images)
+    assert np.abs(training - inference).max() > 1e-2  # the batch norm matters
+    # A format this backend writes in-process (the custom layer is not
+    # importable by the TensorFlow subprocess).
+    format = "saved_model" if keras.backend.backend() == "jax" else "onnx"
+    path = str(tmp_path / FILE_NAMES[format])
+    report = export_student(model, path, format, sample_inputs=images)
+    assert report.max_abs_diff <= 1e-4
+    np.testing.assert_allclose(run_artefact(path, format, images), inference, rtol=0, atol=1e-4)
+
+
 def test_unknown_input_shape_needs_input_shape(tmp_path):
     inputs = keras.Input((None, None, 3))
     model = keras.Model(inputs, keras.layers.Conv2D(2, 3, padding="same")(inputs))
@@ -159,7 +192,8 @@ def test_bad_arguments_fail_before_any_work(distiller, tmp_path):
         export_student(student, tmp_path / "m", "coreml")
     blocker = tmp_path / "a_file"
     blocker.write_text("")
-    with pytest.raises(ValueError, match=re.escape(f"Cannot write {blocker}/sub/m.tflite: {blocker} is a file")):
+    message = f"Cannot write {blocker}/sub/m.tflite: {blocker} is a file"
+    with pytest.raises(ValueError, match=re.escape(message)):
         export_student(student, blocker / "sub" / "m.tflite", "tflite")
     with pytest.raises(ValueError, match="is an existing directory"):
         export_student(student, tmp_path, "onnx")
@@ -182,7 +216,8 @@ def test_float32_mismatch_raises_with_the_numbers(distiller, tmp_path, monkeypat
 
     real = export._artefact_logits
     monkeypatch.setattr(export, "_artefact_logits", lambda *a: real(*a) + 3e-3)
-    with pytest.raises(ExportMismatchError, match=r"max \|logit difference\| = 0.003 > atol = 0.0001"):
+    message = r"max \|logit difference\| = 0.003 > atol = 0.0001 on 4 images"
+    with pytest.raises(ExportMismatchError, match=message):
         export_student(distiller.student, tmp_path / "m.onnx", "onnx")
 
 
