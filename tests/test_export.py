@@ -16,6 +16,7 @@ from helpers import tiny_batch, tiny_segmenter
 from keras_sard import Distiller
 from keras_sard.data import make_pipeline, make_synthetic
 from keras_sard.export import FORMATS, ExportMismatchError, ExportReport, export_student
+from keras_sard.losses import SegmentationLoss
 
 SIZE = 16
 FILE_NAMES = {
@@ -29,13 +30,13 @@ FILE_NAMES = {
 
 
 @pytest.fixture(scope="module")
-def distiller():
-    """A Distiller whose student trained for two steps (width 8, so that one
-    kernel has the ≥ 1024 weights dynamic-range quantisation acts on)."""
+def student():
+    """A student trained for two steps (width 8, so that one kernel has the
+    ≥ 1024 weights dynamic-range quantisation acts on)."""
     keras.utils.set_random_seed(1)
     x, y = tiny_batch(np.random.default_rng(7), n=8, size=SIZE)
-    model = Distiller(tiny_segmenter("teacher", 8), tiny_segmenter("student", 8))
-    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model = tiny_segmenter("student", 8)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=SegmentationLoss())
     model.fit(x, y, batch_size=4, epochs=1, verbose=0)
     return model
 
@@ -90,8 +91,7 @@ def reference_miou(labels, reference):
 
 
 @pytest.mark.parametrize("format", ["saved_model", "tflite", "onnx"])
-def test_float32_formats_match_the_keras_model(distiller, images, tmp_path, format):
-    student = distiller.student
+def test_float32_formats_match_the_keras_model(student, images, tmp_path, format):
     path = tmp_path / FILE_NAMES[format]
     report = export_student(student, path, format)
     assert isinstance(report, ExportReport)
@@ -109,9 +109,8 @@ def test_float32_formats_match_the_keras_model(distiller, images, tmp_path, form
     ("tflite_dynamic_int8", np.int8),
     ("tflite_int8", np.int8),
 ])
-def test_quantised_formats_report_their_agreement(distiller, images, tmp_path, format,
+def test_quantised_formats_report_their_agreement(student, images, tmp_path, format,
                                                   quantised_type):
-    student = distiller.student
     # Calibration images from the keras_sard data pipeline (tf.data batches of
     # (images, masks)); the check runs on held-out images.
     data = make_synthetic("fragments", num_examples=6, image_size=(SIZE, SIZE))
@@ -131,11 +130,12 @@ def test_quantised_formats_report_their_agreement(distiller, images, tmp_path, f
         reference_miou(actual.argmax(-1), expected.argmax(-1)), rel=1e-9)
 
 
-def test_a_distiller_exports_its_student(distiller, images, tmp_path):
+def test_a_distiller_exports_its_student(student, images, tmp_path):
+    distiller = Distiller(tiny_segmenter("teacher", 8), student)
     path = tmp_path / "student.onnx"
     export_student(distiller, path, "onnx")
     actual = run_artefact(str(path), "onnx", images)
-    np.testing.assert_allclose(actual, keras_logits(distiller.student, images), rtol=0, atol=1e-4)
+    np.testing.assert_allclose(actual, keras_logits(student, images), rtol=0, atol=1e-4)
 
 
 class ResizeThenNormalize(keras.layers.Layer):
@@ -186,8 +186,7 @@ def test_unknown_input_shape_needs_input_shape(tmp_path):
     assert feed.shape[1:] == [12, 20, 3]
 
 
-def test_bad_arguments_fail_before_any_work(distiller, tmp_path):
-    student = distiller.student
+def test_bad_arguments_fail_before_any_work(student, tmp_path):
     with pytest.raises(ValueError, match="Unknown export format 'coreml'.*tflite_int8"):
         export_student(student, tmp_path / "m", "coreml")
     blocker = tmp_path / "a_file"
@@ -206,19 +205,19 @@ def test_bad_arguments_fail_before_any_work(distiller, tmp_path):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses Linux's read-only /proc")
-def test_read_only_directory_is_named(distiller):
+def test_read_only_directory_is_named(student):
     with pytest.raises(ValueError, match="Cannot write /proc/keras_sard/m.onnx.*not writable"):
-        export_student(distiller.student, "/proc/keras_sard/m.onnx", "onnx")
+        export_student(student, "/proc/keras_sard/m.onnx", "onnx")
 
 
-def test_float32_mismatch_raises_with_the_numbers(distiller, tmp_path, monkeypatch):
+def test_float32_mismatch_raises_with_the_numbers(student, tmp_path, monkeypatch):
     from keras_sard import export
 
     real = export._artefact_logits
     monkeypatch.setattr(export, "_artefact_logits", lambda *a: real(*a) + 3e-3)
     message = r"max \|logit difference\| = 0.003 > atol = 0.0001 on 4 images"
     with pytest.raises(ExportMismatchError, match=message):
-        export_student(distiller.student, tmp_path / "m.onnx", "onnx")
+        export_student(student, tmp_path / "m.onnx", "onnx")
 
 
 def test_formats_are_listed():
