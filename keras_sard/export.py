@@ -207,6 +207,10 @@ def export_student(
     spec_shape, dtype, input_name = _model_input(model)
     export_shape = _resolve_input_shape(spec_shape, input_shape, format, model.name)
     path = _check_writable(path, format)
+    backend = keras.backend.backend()
+    # Formats this backend cannot write go through a TensorFlow copy of the
+    # model, which must be able to import its layers' modules.
+    copy_modules = None if format in _NATIVE.get(backend, ()) else _layer_modules(model)
 
     if format == "tflite_int8" and representative_data is None:
         raise ValueError(
@@ -239,13 +243,12 @@ def export_student(
 
     os.makedirs(os.path.dirname(path), exist_ok=True)
     signature_shape = export_shape if input_shape is not None else None
-    backend = keras.backend.backend()
     try:
-        if format in _NATIVE.get(backend, ()):
+        if copy_modules is None:
             _write(model, path, format, signature_shape, input_name, calibration)
         else:
             _write_from_tensorflow_copy(model, path, format, signature_shape, input_name,
-                                        calibration, backend)
+                                        calibration, copy_modules)
     except Exception as error:
         if None not in export_shape:
             raise
@@ -487,9 +490,9 @@ def _layer_modules(model):
 
 
 def _write_from_tensorflow_copy(model, path, format, signature_shape, input_name,
-                                calibration, backend):
-    """Save ``model`` as .keras; the TensorFlow worker rebuilds it and writes ``format``."""
-    modules = _layer_modules(model)
+                                calibration, modules):
+    """Save ``model`` as .keras; the TensorFlow worker rebuilds it (importing
+    ``modules`` first) and writes ``format``."""
     with tempfile.TemporaryDirectory(prefix="keras_sard_export_") as scratch:
         model_file = os.path.join(scratch, "model.keras")
         model.save(model_file)
@@ -507,8 +510,8 @@ def _write_from_tensorflow_copy(model, path, format, signature_shape, input_name
     if error:
         raise RuntimeError(
             f"Format {format!r} is written from a TensorFlow-backend copy of the "
-            f"{backend}-backend model {model.name!r} (rebuilt from its .keras file in a "
-            f"subprocess), and that failed:\n{error}")
+            f"{keras.backend.backend()}-backend model {model.name!r} (rebuilt from its "
+            f".keras file in a subprocess), and that failed:\n{error}")
 
 
 def _search_path():
