@@ -1,16 +1,16 @@
 """keras_sard: Structure-Aware Representation Distillation for Keras 3.
 
-The core (structure maps, losses, metrics) is imported with the package; the
+The core (structure maps, losses, methods, metrics) is imported with the package; the
 heavier submodules (data, models, export, visualize) load on first access.
 """
 
 import importlib
 
-from keras_sard import losses, metrics, structure
+from keras_sard import losses, methods, metrics, structure
 from keras_sard.distiller import Distiller
 
 __version__ = "0.1.0"
-__all__ = ["Distiller", "losses", "metrics", "structure"]
+__all__ = ["Distiller", "losses", "methods", "metrics", "structure"]
 
 _LAZY_SUBMODULES = ("data", "models", "export", "visualize", "cli")
 

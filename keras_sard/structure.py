@@ -435,8 +435,9 @@ class StructureWeights(_StructureLayer):
     """W = S / Σ S with S = βe·E + βc·C + βd·D (Eq. 23–24).
 
     Args:
-        beta_edge, beta_corner, beta_density: βe, βc, βd ≥ 0 (2, 1, 1).  A term
-            whose β is 0 is not computed, so ``beta_density=0`` skips D's cost.
+        beta_edge, beta_corner, beta_density: βe, βc, βd ≥ 0 (2, 1, 1), not
+            all 0.  A term whose β is 0 is not computed, so ``beta_density=0``
+            skips D's cost.
         scales: σ of the multi-scale E (see `edge_strength`); None: single-scale.
         sigma0: σ0 of the multi-scale weights ``exp(−σ/σ0)``.
         radius: r of the density window (2r+1)².
@@ -480,6 +481,12 @@ class StructureWeights(_StructureLayer):
         ):
             if not (isinstance(value, (int, float, np.number)) and value >= 0):
                 raise ValueError(f"`{name}` must be a number ≥ 0; got {value!r}.")
+        if beta_edge == 0 and beta_corner == 0 and beta_density == 0:
+            # S would be 0 everywhere and W silently uniform.
+            raise ValueError(
+                "At least one of `beta_edge`, `beta_corner`, `beta_density` must be > 0; "
+                "got all 0 (for uniform weights use SARDLoss(weighting='uniform'))."
+            )
         if density not in DENSITY_METHODS:
             raise ValueError(
                 f"`density` must be one of {DENSITY_METHODS}; got {density!r}."

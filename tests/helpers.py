@@ -44,3 +44,27 @@ def tiny_batch(rng, n=8, size=16, num_classes=2, ignore_fraction=0.05):
     x[..., 0] += 0.5 * y  # the label is learnable from the image
     y[rng.random(y.shape) < ignore_fraction] = 255
     return x, y
+
+
+def gradients(fn, variables):
+    """Gradients of the scalar `fn()` with respect to `variables` (keras.Variable),
+    on whichever backend is active; None where a variable gets no gradient."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            value = fn()
+        return tape.gradient(value, [v.value for v in variables])
+    if backend == "torch":
+        for v in variables:
+            v.value.grad = None
+        fn().backward()
+        return [v.value.grad for v in variables]
+    import jax
+
+    def pure(values):
+        with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+            return fn()
+
+    return jax.grad(pure)([v.value for v in variables])

@@ -190,6 +190,7 @@ def test_weights_are_float32_and_gradient_free_under_mixed_precision(rng):
         ({"beta_edge": -1.0}, "beta_edge"),
         ({"beta_corner": -0.1}, "beta_corner"),
         ({"beta_density": -2}, "beta_density"),
+        ({"beta_edge": 0, "beta_corner": 0.0, "beta_density": 0}, "beta_edge"),
         ({"radius": -1}, "radius"),
         ({"radius": 1.5}, "radius"),
         ({"density": "approx"}, "density"),

@@ -1,7 +1,14 @@
-"""Losses: SARD's (feature consistency, distribution alignment), the task loss,
-and the base contract of every distillation loss."""
+"""Losses: SARD's (feature consistency, distribution alignment), the
+baselines (KD, CWD, DKD, MGD), the task loss, and the base contract of every
+distillation loss."""
 
 from keras_sard.losses.base import DistillationLoss
+from keras_sard.losses.baselines import (
+    ChannelWiseKD,
+    DecoupledKD,
+    LogitKD,
+    MaskedGenerativeKD,
+)
 from keras_sard.losses.sard import (
     DenoisingHead,
     DistributionAlignmentLoss,
@@ -12,7 +19,11 @@ from keras_sard.losses.sard import (
 from keras_sard.losses.task import SegmentationLoss
 
 __all__ = [
+    "ChannelWiseKD",
+    "DecoupledKD",
     "DistillationLoss",
+    "LogitKD",
+    "MaskedGenerativeKD",
     "DenoisingHead",
     "DistributionAlignmentLoss",
     "FeatureConsistencyLoss",
