@@ -49,6 +49,7 @@ __all__ = [
     "export_path",
     "load_model",
     "load_task",
+    "predict",
     "run_experiment",
     "save_model",
     "stand_in_task",
@@ -376,17 +377,23 @@ def distill(teacher, student, task, method="sard", schedule=PAPER_SCHEDULE, teac
 # -------------------------------------------------------------- evaluation
 
 
-def _logits(model, images, num_classes, stride_ratio):
-    """Full-resolution logits of `model` for a batch of same-size images."""
+def predict(model, images, stride_ratio=2 / 3):
+    """Full-resolution logits (NumPy) of `model` for a batch of same-size images.
+
+    Images of the model's input size go through it whole; others through
+    `keras_sard.data.sliding_window_predict` with windows of the input size
+    and a stride of `stride_ratio` of it; a model of any input size sees the
+    images zero-padded to a multiple of 32, its logits cropped back.
+    """
     from keras_sard.data import sliding_window_predict
 
     def call(batch):
         return keras.ops.convert_to_numpy(model(batch, training=False))
 
+    images = np.asarray(images, np.float32)
     height, width = images.shape[1:3]
     size = _input_size(model)
     if None in size:
-        # Any input size: pad to the pyramid's stride, crop the logits back.
         pad_h, pad_w = -height % SIZE_MULTIPLE, -width % SIZE_MULTIPLE
         padded = np.pad(images, [(0, 0), (0, pad_h), (0, pad_w), (0, 0)])
         return call(padded)[:, :height, :width]
@@ -394,7 +401,7 @@ def _logits(model, images, num_classes, stride_ratio):
         return call(images)
     stride = tuple(max(1, int(round(s * stride_ratio))) for s in size)
     return sliding_window_predict(call, images, window=size, stride=stride,
-                                  num_classes=num_classes)
+                                  num_classes=_num_outputs(model))
 
 
 def evaluate(model, data, batch_size=8, stride_ratio=2 / 3):
@@ -406,11 +413,9 @@ def evaluate(model, data, batch_size=8, stride_ratio=2 / 3):
         batch_size: images per call where all images have one size (else 1).
         stride_ratio: sliding-window stride as a fraction of the window.
 
-    Images of the model's input size go through it whole; others through
-    `keras_sard.data.sliding_window_predict` with windows of the input size;
-    a model of any input size sees each image zero-padded to a multiple of
-    32, its logits cropped back.  The metrics are `keras_sard.metrics`'
-    `MeanIoU` and `BoundaryIoU`, accumulated over every image.
+    The logits come from `predict` (sliding windows where images and model
+    input differ in size).  The metrics are `keras_sard.metrics`' `MeanIoU`
+    and `BoundaryIoU`, accumulated over every image.
 
     Returns:
         ``{"miou": float, "biou": float}``, fractions in [0, 1].
@@ -431,7 +436,7 @@ def evaluate(model, data, batch_size=8, stride_ratio=2 / 3):
                BoundaryIoU(num_classes, ignore_label=data.ignore_label))
     batches = make_pipeline(data, int(batch_size) if same_size else 1, training=False)
     for images, masks in batches:
-        logits = _logits(model, images.numpy(), num_classes, stride_ratio)
+        logits = predict(model, images.numpy(), stride_ratio)
         for metric in metrics:
             metric.update_state(masks.numpy(), logits)
     return {"miou": float(metrics[0].result()), "biou": float(metrics[1].result())}
@@ -471,16 +476,14 @@ def _sample_images(task, count=16):
     return next(iter(batches))[0].numpy()
 
 
-def export(model, task, formats, stem):
-    """`keras_sard.export.export_student` in each of `formats`, calibrated and
-    checked on training crops; returns the `ExportReport`s."""
+def export(model, task, format, path):
+    """`keras_sard.export.export_student` into `path`, calibrated (int8) and
+    checked on training crops of `task`; returns its `ExportReport`."""
     from keras_sard.export import export_student
 
-    samples = _sample_images(task)
     input_shape = (*task.image_size, 3) if None in _input_size(model) else None
-    return [export_student(model, export_path(stem, fmt), fmt, input_shape=input_shape,
-                           representative_data=samples)
-            for fmt in formats]
+    return export_student(model, path, format, input_shape=input_shape,
+                          representative_data=_sample_images(task))
 
 
 # -------------------------------------------------------------- experiment
@@ -562,9 +565,10 @@ def run_experiment(dataset="synthetic", data_dir=None, *, method="sard", recipe=
     log(f"Student ({method}): mIoU {100 * student_scores['miou']:.1f}, bIoU "
         f"{100 * student_scores['biou']:.1f}")
 
-    reports = export(models.student, task, tuple(export_formats),
-                     os.path.join(output_dir, "student"))
-    for report in reports:
-        log(f"Exported {report}")
+    reports = []
+    for format in export_formats:
+        reports.append(export(models.student, task, format,
+                              export_path(os.path.join(output_dir, "student"), format)))
+        log(f"Exported {reports[-1]}")
     return ExperimentResult(task.train.name, method, teacher_scores, student_scores,
                             teacher_path, student_path, reports, time.time() - start)

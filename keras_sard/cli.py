@@ -1,0 +1,548 @@
+"""The ``keras-sard`` command line.
+
+Verbs (``keras-sard VERB --help`` for each)::
+
+    keras-sard train-teacher --output run/teacher.keras
+    keras-sard distill --teacher run/teacher.keras --method sard --output run/student.keras
+    keras-sard evaluate --model run/student.keras
+    keras-sard export --model run/student.keras --format tflite
+    keras-sard visualize --teacher run/teacher.keras --student run/student.keras
+    keras-sard run --dataset monuseg --data-dir data/monuseg --method sard
+    keras-sard tables --quick
+
+Every verb works on the synthetic data and the "small" recipe by default, so
+each runs on a CPU as it is.  ``--dataset NAME --data-dir FOLDER`` points a
+verb at a real dataset; without ``--data-dir`` it runs on synthetic data
+standing in for it and says where to download the real one.  ``--backend``
+(before or after the verb) picks Keras' backend.  Bad input ends with a
+one-line error and exit code 2.
+
+The example scripts (``examples/<dataset>.py``) are the ``run`` verb with
+each dataset's defaults (`run_script`).  All the work is done by `keras_sard.training` and
+`keras_sard.tables`.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+
+BACKENDS = ("tensorflow", "jax", "torch")
+EXPORT_FORMATS = ("saved_model", "tflite", "tflite_float16", "tflite_dynamic_int8",
+                  "tflite_int8", "onnx")
+_REEXEC_MARK = "_KERAS_SARD_CLI_BACKEND"
+
+
+class UsageError(ValueError):
+    """Bad command-line input (reported in one line, exit code 2)."""
+
+
+# ------------------------------------------------------------------ parser
+
+
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer ≥ 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer ≥ 1, got {text!r}")
+    return value
+
+
+def _non_negative(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer ≥ 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer ≥ 0, got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def _backend_parent():
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--backend", choices=BACKENDS, default=argparse.SUPPRESS,
+                        help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
+    return parent
+
+
+def _data_parent():
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("data")
+    group.add_argument("--dataset", default="synthetic",
+                       help="synthetic (default), monuseg, isaid, cellbin, loveda, cityscapes, "
+                            "ade20k, rockfrag or folder")
+    group.add_argument("--data-dir", help="the dataset's folder; without it, synthetic data "
+                                          "stands in and the download instructions are shown")
+    group.add_argument("--image-size", type=_positive,
+                       help="training crop = model input, a multiple of 32 (default: the "
+                            "model's, else the dataset's usual crop; 64 for synthetic data)")
+    group.add_argument("--num-examples", type=_positive, default=64,
+                       help="synthetic data: training images (validation: a quarter) "
+                            "(default: %(default)s)")
+    group.add_argument("--seed", type=_non_negative, default=0, help="default: %(default)s")
+    return parent
+
+
+def _schedule_parent(teacher_epochs=False):
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group(
+        "schedule", "AdamW with a cosine decay; defaults: the paper's (lr 1e-4, weight decay "
+                    "0.01, batch 8, 2 accumulated steps) for the keras-hub recipes; for the "
+                    "'small' recipe 12 epochs, lr 1e-3, no accumulation")
+    group.add_argument("--epochs", type=_positive)
+    if teacher_epochs:
+        group.add_argument("--teacher-epochs", type=_positive,
+                           help="epochs of the teacher (default: --epochs)")
+    group.add_argument("--steps-per-epoch", type=_positive,
+                       help="default: one pass over the training images")
+    group.add_argument("--batch-size", type=_positive)
+    group.add_argument("--learning-rate", type=_positive_float)
+    group.add_argument("--weight-decay", type=float)
+    group.add_argument("--accumulation-steps", type=_positive,
+                       help="gradient accumulation steps (1: none)")
+    return parent
+
+
+def _model_parent():
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("models")
+    group.add_argument("--recipe", default="small",
+                       help="teacher → student pair: small (default; CPU-sized), "
+                            "swin_l->swin_t, swin_b->swin_s, swin_l->resnet50 (the paper's; "
+                            "the example scripts' default on real data)")
+    group.add_argument("--tiny", action="store_true",
+                       help="few-channel versions of the recipe's models (tests)")
+    return parent
+
+
+def _method_argument(parser, default="sard"):
+    parser.add_argument("--method", default=default,
+                        help="scratch, kd, cwd, dkd, mgd, sard (default), or an ablation: "
+                             "sard_uniform, sard_e, sard_c, sard_d, sard_ec")
+
+
+def build_parser(prog="keras-sard"):
+    """The argparse parser of every verb."""
+    backend, data, schedule, models = (_backend_parent(), _data_parent(), _schedule_parent(),
+                                       _model_parent())
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Structure-Aware Representation Distillation (SARD) for "
+                               "tiny-dense segmentation, in Keras 3.",
+        epilog="Run 'keras-sard VERB --help' for a verb's options.")
+    parser.add_argument("--backend", choices=BACKENDS,
+                        help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    parser.verb_parsers = verbs.choices  # {verb: its parser}, for `run_script`
+
+    p = verbs.add_parser("train-teacher", parents=[backend, data, schedule, models],
+                         help="train the recipe's teacher, save it as .keras",
+                         description="Train the recipe's teacher on the task loss and save it.")
+    p.add_argument("--output", default="keras_sard_run/teacher.keras",
+                   help="the .keras file to write (default: %(default)s)")
+    p.set_defaults(run=_train_teacher)
+
+    p = verbs.add_parser("distill", parents=[backend, data, schedule, models],
+                         help="distil a student from a trained teacher",
+                         description="Distil a student from a trained teacher (.keras) with "
+                                     "a method, save the student, print its mIoU and bIoU.")
+    p.add_argument("--teacher", required=True, help="the trained teacher (.keras)")
+    _method_argument(p)
+    p.add_argument("--student",
+                   help="the student: a backbone name of keras_sard.models.build_segmenter "
+                        "(small, resnet50, swin_tiny, ...) or a .keras file to start from "
+                        "(default: the recipe's student)")
+    p.add_argument("--output", default="keras_sard_run/student.keras",
+                   help="the .keras file to write (default: %(default)s)")
+    p.set_defaults(run=_distill)
+
+    p = verbs.add_parser("evaluate", parents=[backend, data],
+                         help="mIoU and bIoU of a model on the validation split",
+                         description="mIoU and Boundary IoU (%%) of a model on the validation "
+                                     "split, at full resolution (sliding windows where images "
+                                     "are larger than the model's input).")
+    p.add_argument("--model", required=True, help="the model (.keras)")
+    p.add_argument("--batch-size", type=_positive, default=8, help="default: %(default)s")
+    p.set_defaults(run=_evaluate)
+
+    p = verbs.add_parser("export", parents=[backend, data],
+                         help="export a model (TFLite, ONNX, SavedModel) and check it",
+                         description="Export a model and compare the artefact's outputs with "
+                                     "the Keras model's on training crops (which also "
+                                     "calibrate tflite_int8).")
+    p.add_argument("--model", required=True, help="the model (.keras)")
+    p.add_argument("--format", default="tflite", choices=EXPORT_FORMATS,
+                   help="default: %(default)s")
+    p.add_argument("--output", help="the file (a folder for saved_model) to write (default: "
+                                    "beside the model, e.g. student.tflite)")
+    p.set_defaults(run=_export)
+
+    p = verbs.add_parser("visualize", parents=[backend, data],
+                         help="PNG figures of the structure map and of predictions",
+                         description="Draw, for validation images, the teacher's structure "
+                                     "map (E, C, D, W) at one level, and the predictions of "
+                                     "the teacher and students with their boundary errors.")
+    p.add_argument("--teacher", required=True, help="the teacher (.keras)")
+    p.add_argument("--student", action="append", default=[],
+                   help="a student (.keras); repeat to compare several")
+    p.add_argument("--level", type=int, choices=(1, 2, 3, 4), default=1,
+                   help="the teacher level whose structure map is drawn (default: 1, stride 4)")
+    p.add_argument("--num-images", type=_positive, default=2, help="default: %(default)s")
+    p.add_argument("--output-dir", default="keras_sard_figures", help="default: %(default)s")
+    p.set_defaults(run=_visualize)
+
+    p = verbs.add_parser("run", parents=[backend, data, _schedule_parent(True), models],
+                         help="the whole workflow: teacher, distillation, scores, export",
+                         description=_RUN_DESCRIPTION)
+    p.add_argument("--teacher", help="a trained teacher (.keras); default: train one")
+    _method_argument(p)
+    p.add_argument("--export", nargs="*", default=["tflite"], choices=EXPORT_FORMATS,
+                   metavar="FORMAT", help=f"formats of the student: {', '.join(EXPORT_FORMATS)} "
+                                          "(default: tflite; none: give no format)")
+    p.add_argument("--output-dir", default="keras_sard_run",
+                   help="where the models and exports go (default: %(default)s)")
+    p.set_defaults(run=_run, recipe=None, real_data_recipe="small")
+
+    p = verbs.add_parser("tables", parents=[backend, _schedule_parent(True), models],
+                         help="the paper's tables: methods × datasets × seeds",
+                         description=_TABLES_DESCRIPTION,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--datasets", nargs="+",
+                   help="columns (default: synthetic:fragments synthetic:nuclei); a dataset "
+                        "without --data-dir runs on synthetic data standing in for it")
+    p.add_argument("--data-dir", action="append", default=[], metavar="DATASET=FOLDER",
+                   help="a dataset's folder; repeat for several")
+    p.add_argument("--methods", nargs="+", help="rows under the teacher (default: scratch kd "
+                                                "cwd dkd mgd sard)")
+    p.add_argument("--seeds", nargs="+", type=_non_negative, help="default: 0 1 2")
+    p.add_argument("--image-size", type=_positive, help="training crop (default: the "
+                                                        "dataset's; 64 for synthetic data)")
+    p.add_argument("--num-examples", type=_positive,
+                   help="synthetic data: training images (default: 64)")
+    p.add_argument("--quick", action="store_true",
+                   help="check the plumbing in a minute: tiny models, 32×32 images, 8 "
+                        "images, 2 steps per model, seed 0")
+    p.add_argument("--output-dir", default="keras_sard_tables",
+                   help="where table.md, table.csv and runs.csv go (default: %(default)s)")
+    p.set_defaults(run=_tables)
+    return parser
+
+
+_RUN_DESCRIPTION = (
+    "Train the teacher (or load --teacher), distil the student with --method, print the mIoU "
+    "and bIoU of both, save both as .keras and export the student.")
+
+_TABLES_DESCRIPTION = """\
+Reproduce the layout of the paper's Tables 6-7: one teacher per dataset, a student per
+method and seed, mIoU and bIoU (%) as mean ± std over seeds, and Δ vs CWD. Writes
+table.md, table.csv and runs.csv (every run) into --output-dir.
+
+  keras-sard tables                          # synthetic data, 3 seeds (~20 min on 2 cores)
+  keras-sard tables --datasets monuseg loveda --data-dir monuseg=data/MoNuSeg \\
+      --data-dir loveda=data/LoveDA --recipe swin_l->swin_t --epochs 40
+"""
+
+
+# ---------------------------------------------------------------- handlers
+
+
+def _say(text):
+    print(text, flush=True)
+
+
+def _base_schedule(recipe):
+    from keras_sard import training
+
+    return training.SYNTHETIC_SCHEDULE if recipe == "small" else training.PAPER_SCHEDULE
+
+
+def _schedule(args, base, teacher=False):
+    """`base` with the schedule flags given on the command line."""
+    epochs = getattr(args, "teacher_epochs", None) if teacher else None
+    return base.replace(
+        epochs=epochs or args.epochs, steps_per_epoch=args.steps_per_epoch,
+        batch_size=args.batch_size, learning_rate=args.learning_rate,
+        weight_decay=args.weight_decay, gradient_accumulation_steps=args.accumulation_steps)
+
+
+def _task(args, image_size=None):
+    """The data of `args`, synthetic stand-in (with its notice) without --data-dir."""
+    from keras_sard import training
+
+    image_size = args.image_size or image_size
+    if args.data_dir is None:
+        task, notice = training.stand_in_task(args.dataset, image_size,
+                                              num_examples=args.num_examples, seed=args.seed)
+        if notice:
+            _say(notice)
+        return task
+    if not os.path.isdir(args.data_dir):
+        raise UsageError(f"--data-dir '{args.data_dir}' is not a folder.")
+    return training.load_task(args.dataset, args.data_dir, image_size, seed=args.seed)
+
+
+def _model_size(model):
+    size = tuple(model.inputs[0].shape[1:3])
+    return None if None in size else size
+
+
+def _scores(name, scores):
+    _say(f"{name}: mIoU {100 * scores['miou']:.1f}, bIoU {100 * scores['biou']:.1f}")
+
+
+def _train_teacher(args):
+    import keras
+
+    from keras_sard import training
+    from keras_sard.models import get_recipe
+
+    recipe = get_recipe(args.recipe)
+    _check_output(args.output)
+    task = _task(args)
+    schedule = _schedule(args, _base_schedule(args.recipe))
+    keras.utils.set_random_seed(args.seed)
+    teacher = recipe.build(task.num_classes, task.image_size, tiny=args.tiny).teacher
+    _say(f"Training the teacher of '{args.recipe}' on {task.train.name}: {schedule}")
+    training.train_segmenter(teacher, task, schedule, seed=args.seed, verbose=2)
+    training.save_model(teacher, args.output)
+    _scores("Teacher", training.evaluate(teacher, task.val, schedule.batch_size))
+    _say(f"Saved {args.output}")
+
+
+def _student(args, task):
+    from keras_sard.models import build_segmenter, get_recipe, tiny_overrides
+    from keras_sard.training import load_model
+
+    if args.student and args.student.endswith(".keras"):
+        return load_model(args.student)
+    if args.student:
+        overrides = tiny_overrides(args.student) if args.tiny and args.student != "small" else {}
+        if args.tiny:
+            overrides["decoder_channels"] = 16
+        return build_segmenter(args.student, task.num_classes, task.image_size, name="student",
+                               **overrides)
+    return get_recipe(args.recipe).build(task.num_classes, task.image_size,
+                                         tiny=args.tiny).student
+
+
+def _distill(args):
+    import keras
+
+    from keras_sard import training
+
+    _check_output(args.output)
+    _check_method(args.method)
+    teacher = training.load_model(args.teacher)
+    task = _task(args, _model_size(teacher))
+    keras.utils.set_random_seed(args.seed)
+    student = _student(args, task)
+    schedule = _schedule(args, _base_schedule(args.recipe))
+    _say(f"Distilling '{student.name}' from '{args.teacher}' with '{args.method}': {schedule}")
+    training.distill(teacher, student, task, args.method, schedule, seed=args.seed, verbose=2)
+    training.save_model(student, args.output)
+    _scores(f"Student ({args.method})", training.evaluate(student, task.val, schedule.batch_size))
+    _say(f"Saved {args.output}")
+
+
+def _evaluate(args):
+    from keras_sard import training
+
+    model = training.load_model(args.model)
+    task = _task(args, _model_size(model))
+    _scores(f"{args.model} on {task.val.name} ({task.val.split})",
+            training.evaluate(model, task.val, args.batch_size))
+
+
+def _export(args):
+    from keras_sard import training
+
+    model = training.load_model(args.model)
+    task = _task(args, _model_size(model))
+    path = args.output or training.export_path(os.path.splitext(args.model)[0], args.format)
+    _say(f"Exported {training.export(model, task, args.format, path)}")
+
+
+def _visualize(args):
+    import numpy as np
+
+    from keras_sard import training
+    from keras_sard.data import denormalize, make_pipeline
+    from keras_sard.models import level_names
+    from keras_sard.visualize import plot_predictions, plot_structure
+
+    teacher = training.load_model(args.teacher)
+    students = {os.path.splitext(os.path.basename(p))[0]: training.load_model(p)
+                for p in args.student}
+    task = _task(args, _model_size(teacher))
+    layer = level_names(teacher.name)[args.level - 1]
+    models = {"teacher": teacher, **students}
+    batches = make_pipeline(task.val, 1, training=False)
+    os.makedirs(args.output_dir, exist_ok=True)
+    for index, (image, label) in enumerate(batches.take(args.num_images)):
+        image, label = image.numpy(), label.numpy()
+        predictions = {name: training.predict(model, image)[0] for name, model in models.items()}
+        shown = np.asarray(denormalize(image[0]))
+        structure = plot_structure(
+            image[0], teacher, layer, os.path.join(args.output_dir, f"structure_{index}.png"),
+            title=f"{task.val.name} #{index}: structure map of {layer}")
+        compared = plot_predictions(
+            shown, label[0], predictions,
+            os.path.join(args.output_dir, f"predictions_{index}.png"),
+            ignore_label=task.val.ignore_label, num_classes=task.num_classes,
+            title=f"{task.val.name} #{index}")
+        _say(f"Wrote {structure} and {compared}")
+
+
+def _run(args):
+    import keras
+
+    from keras_sard import training
+
+    if args.recipe is None:
+        args.recipe = args.real_data_recipe if args.data_dir else "small"
+    _say(f"keras_sard: {args.recipe} on {args.dataset}, Keras {keras.__version__} on "
+         f"{keras.backend.backend()}")
+    _check_method(args.method)
+    if args.data_dir is not None and not os.path.isdir(args.data_dir):
+        raise UsageError(f"--data-dir '{args.data_dir}' is not a folder.")
+    result = training.run_experiment(
+        args.dataset, args.data_dir, method=args.method, recipe=args.recipe,
+        teacher=args.teacher, image_size=args.image_size, tiny=args.tiny,
+        teacher_schedule=_schedule(args, _base_schedule(args.recipe), teacher=True),
+        student_schedule=_schedule(args, _base_schedule(args.recipe)), seed=args.seed,
+        output_dir=args.output_dir, export_formats=args.export,
+        num_examples=args.num_examples, log=_say, verbose=2)
+    _say(result.summary())
+    _say(f"Saved {result.teacher_path} and {result.student_path} in {result.seconds:.0f} s")
+
+
+def _tables(args):
+    from keras_sard import tables, training
+
+    data_dirs = {}
+    for item in args.data_dir:
+        name, sep, folder = item.partition("=")
+        if not sep or not name or not folder:
+            raise UsageError(f"--data-dir takes DATASET=FOLDER; got '{item}'.")
+        if not os.path.isdir(folder):
+            raise UsageError(f"--data-dir {name}='{folder}' is not a folder.")
+        data_dirs[name] = folder
+    datasets = args.datasets or list(tables.DEFAULT_DATASETS)
+    unused = sorted(set(data_dirs) - set(datasets))
+    if unused:
+        raise UsageError(f"--data-dir names {unused}, which are not in --datasets {datasets}.")
+    quick = tables.QUICK if args.quick else {}
+    settings = dict(
+        recipe=args.recipe, tiny=args.tiny or quick.get("tiny", False),
+        image_size=args.image_size or quick.get("image_size"),
+        num_examples=args.num_examples or quick.get("num_examples", 64),
+        teacher_schedule=_schedule(
+            args, quick.get("teacher_schedule") or _base_schedule(args.recipe), teacher=True),
+        student_schedule=_schedule(
+            args, quick.get("student_schedule") or _base_schedule(args.recipe)))
+    seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
+    runs = tables.run_grid(datasets, args.methods or tables.DEFAULT_METHODS, seeds,
+                           data_dirs=data_dirs, output_dir=args.output_dir, log=_say,
+                           **settings)
+    paths = tables.write_tables(runs, args.output_dir)
+    _say("")
+    _say(tables.format_markdown(runs))
+    _say(f"Wrote {', '.join(paths)}")
+
+
+def _check_output(path):
+    if not path.endswith(".keras"):
+        raise UsageError(f"--output must name a .keras file; got '{path}'.")
+
+
+def _check_method(method):
+    from keras_sard.methods import METHODS
+
+    parts = [part.strip() for part in method.split("+")]
+    unknown = [part for part in parts if part not in METHODS]
+    if unknown:
+        raise UsageError(f"--method '{method}': unknown {unknown}; known: {', '.join(METHODS)} "
+                         "(combine with '+').")
+
+
+# ------------------------------------------------------------------ backend
+
+
+def _use_backend(backend, argv_given):
+    """Make Keras run on `backend`: set KERAS_BACKEND if Keras is not imported
+    yet; otherwise (``import keras_sard`` imports it) rerun this command in a
+    new process with it set.  Returns that process's exit code, or None."""
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = backend
+        return None
+    import keras
+
+    current = keras.backend.backend()
+    if current == backend:
+        return None
+    if argv_given or os.environ.get(_REEXEC_MARK) == backend:
+        raise UsageError(f"--backend {backend}: Keras already runs on {current} in this "
+                         f"process; set KERAS_BACKEND={backend} before Python starts instead.")
+    env = dict(os.environ, KERAS_BACKEND=backend, **{_REEXEC_MARK: backend})
+    return subprocess.call([sys.executable, *sys.orig_argv[1:]], env=env)
+
+
+def _execute(parser, argv):
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit:  # --help (0) or a usage error argparse printed (2)
+        return exit.code
+    label = parser.prog
+    if hasattr(parser, "verb_parsers"):
+        label += f" {args.verb}"
+    try:
+        if getattr(args, "backend", None):
+            code = _use_backend(args.backend, argv is not None)
+            if code is not None:
+                return code
+        args.run(args)
+    except (UsageError, ValueError, FileNotFoundError, NotADirectoryError) as error:
+        message = str(error).strip() or type(error).__name__
+        print(f"{label}: error: {message}", file=sys.stderr, flush=True)
+        return 2
+    except RuntimeError as error:
+        from keras_sard.export import ExportMismatchError
+
+        if not isinstance(error, ExportMismatchError):
+            raise
+        print(f"{label}: error: {error}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+def main(argv=None):
+    """Run ``keras-sard`` with `argv` (default: the command line); returns
+    the exit code (0, 1 for an export that disagrees with Keras, 2 for bad
+    input)."""
+    return _execute(build_parser(), argv)
+
+
+def run_script(verb, argv=None, *, description=None, **defaults):
+    """One verb as a script of its own (the example scripts): its options,
+    with `defaults` replacing the verb's, and `description` as its help."""
+    parser = build_parser().verb_parsers[verb]
+    parser.prog = os.path.basename(sys.argv[0]) if argv is None else verb
+    parser.description = description or parser.description
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.set_defaults(verb=verb, **defaults)
+    return _execute(parser, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

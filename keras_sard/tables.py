@@ -1,0 +1,314 @@
+"""The paper's comparison tables (Tables 6 and 7): methods × datasets × seeds.
+
+`run_grid` trains one teacher per dataset, then distils a student with every
+method and seed (`keras_sard.training`), evaluating each on the validation
+split; `format_markdown` and `format_csv` lay the results out as the paper
+does: rows Teacher, Student (scratch), Vanilla KD, CWD, DKD, MGD, SARD and
+Δ vs CWD, two columns (mIoU, bIoU) per dataset, mean ± std over seeds in %.
+
+Example::
+
+    from keras_sard import tables
+
+    runs = tables.run_grid(["synthetic"], seeds=[0], **tables.QUICK)
+    print(tables.format_markdown(runs))
+
+A dataset without a data folder runs on synthetic data standing in for it
+(`keras_sard.training.stand_in_task`); its column is marked with ``*``.
+``"synthetic:nuclei"`` names the synthetic data of one kind directly.
+"""
+
+import csv
+import dataclasses
+import io
+import os
+import time
+from typing import Callable
+
+import keras
+import numpy as np
+
+from keras_sard import training
+
+__all__ = [
+    "DEFAULT_DATASETS",
+    "DEFAULT_METHODS",
+    "QUICK",
+    "Run",
+    "format_csv",
+    "format_markdown",
+    "run_grid",
+    "write_tables",
+]
+
+DEFAULT_METHODS = ("scratch", "kd", "cwd", "dkd", "mgd", "sard")
+"""The rows of Tables 6–7 under the teacher."""
+
+DEFAULT_DATASETS = ("synthetic:fragments", "synthetic:nuclei")
+"""Two synthetic tiny-dense sets: what runs without any download."""
+
+ROW_LABELS = {
+    "teacher": "Teacher",
+    "scratch": "Student (scratch)",
+    "kd": "Vanilla KD",
+    "cwd": "CWD",
+    "dkd": "DKD",
+    "mgd": "MGD",
+    "sard": "SARD",
+    "sard_uniform": "Uniform SARD",
+    "sard_e": "SARD (E only)",
+    "sard_c": "SARD (C only)",
+    "sard_d": "SARD (D only)",
+    "sard_ec": "SARD (E + C)",
+}
+
+DATASET_TITLES = {
+    "monuseg": "MoNuSeg", "isaid": "iSAID", "cellbin": "CellBin", "loveda": "LoveDA",
+    "cityscapes": "Cityscapes", "ade20k": "ADE20K", "rockfrag": "RockFrag",
+    "synthetic": "Synthetic", "synthetic:fragments": "Synthetic fragments",
+    "synthetic:nuclei": "Synthetic nuclei", "folder": "Folder",
+}
+
+METRICS = (("miou", "mIoU"), ("biou", "bIoU"))
+
+QUICK = dict(
+    tiny=True, image_size=32, num_examples=8,
+    teacher_schedule=training.Schedule(steps_per_epoch=2, batch_size=4, learning_rate=1e-3),
+    student_schedule=training.Schedule(steps_per_epoch=2, batch_size=4, learning_rate=1e-3),
+)
+"""Settings of a run that only checks the plumbing (tests, ``--quick``):
+tiny models, 32×32 images, 8 training images, two steps per model."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One trained model's scores (fractions in [0, 1])."""
+
+    dataset: str
+    method: str
+    seed: int
+    miou: float
+    biou: float
+    seconds: float = 0.0
+    stand_in: bool = False
+
+
+def _task(dataset, data_dir, image_size, num_examples, seed, log):
+    name = dataset.lower()
+    if name.startswith("synthetic"):
+        kind = name.partition(":")[2] or "fragments"
+        task = training.load_task("synthetic", image_size=image_size, num_examples=num_examples,
+                                  seed=seed, kind=kind)
+        return task, False
+    if data_dir is None:
+        task, notice = training.stand_in_task(name, image_size, num_examples=num_examples,
+                                              seed=seed)
+        log(notice)
+        return task, True
+    return training.load_task(name, data_dir, image_size, seed=seed), False
+
+
+def _check_names(datasets, methods, seeds):
+    from keras_sard.methods import METHODS
+
+    if not datasets:
+        raise ValueError("`datasets` is empty: name at least one dataset.")
+    for name in methods:
+        if name not in METHODS:
+            raise ValueError(f"Unknown method {name!r} in `methods`; known: {list(METHODS)}.")
+    if not seeds or not all(isinstance(s, (int, np.integer)) and s >= 0 for s in seeds):
+        raise ValueError(f"`seeds` must be integers ≥ 0, at least one; got {list(seeds)!r}.")
+
+
+def run_grid(datasets=DEFAULT_DATASETS, methods=DEFAULT_METHODS, seeds=(0, 1, 2), *,
+             data_dirs=None, teachers=None, recipe="small", tiny=False, image_size=None,
+             num_examples=64, teacher_schedule=training.SYNTHETIC_SCHEDULE,
+             student_schedule=training.SYNTHETIC_SCHEDULE, method_overrides=None,
+             output_dir=None, log: Callable[[str], None] = print):
+    """Train and score every (dataset, method, seed).
+
+    Args:
+        datasets: dataset names (`keras_sard.data.DATASET_INFO`), or
+            ``"synthetic:fragments"`` / ``"synthetic:nuclei"``.
+        methods: names of `keras_sard.methods.METHODS`, one row each.
+        seeds: each student is trained once per seed (weights, batch order,
+            augmentation); the teacher once per dataset, with the first seed.
+        data_dirs: ``{dataset: folder}``; a dataset without one runs on its
+            synthetic stand-in.
+        teachers: ``{dataset: ".keras path"}`` of teachers trained already.
+        recipe: a recipe name (`keras_sard.models.get_recipe`) or any object
+            whose ``build(num_classes, image_size, tiny=...)`` returns
+            ``(teacher, student, teacher_layers, student_layers)``.
+        tiny, image_size, num_examples: the models and data
+            (`keras_sard.training.load_task`).
+        teacher_schedule, student_schedule: `keras_sard.training.Schedule`.
+        method_overrides: ``{method: {argument: value}}`` for a method's loss.
+        output_dir: where to save each dataset's teacher (``.keras``).
+        log: called with one line per trained model.
+
+    Returns:
+        a list of `Run` (the teacher's with ``method="teacher"``).
+    """
+    from keras_sard.models import get_recipe
+
+    datasets, methods, seeds = list(datasets), list(methods), [int(s) for s in seeds]
+    _check_names(datasets, methods, seeds)
+    data_dirs, teachers = dict(data_dirs or {}), dict(teachers or {})
+    method_overrides = dict(method_overrides or {})
+    recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
+    runs = []
+    for dataset in datasets:
+        task, stand_in = _task(dataset, data_dirs.get(dataset), image_size, num_examples,
+                               seeds[0], log)
+
+        def record(method, seed, scores, start):
+            runs.append(Run(dataset, method, seed, scores["miou"], scores["biou"],
+                            time.time() - start, stand_in))
+            log(f"{dataset:>20} {method:>12} seed {seed}: mIoU {100 * scores['miou']:5.1f}  "
+                f"bIoU {100 * scores['biou']:5.1f}  ({time.time() - start:.0f} s)")
+
+        start = time.time()
+        if dataset in teachers:
+            teacher = training.load_model(teachers[dataset])
+            teacher_layers = None  # level_names(teacher.name)
+        else:
+            keras.utils.set_random_seed(seeds[0])
+            teacher, _, teacher_layers, _ = recipe.build(task.num_classes, task.image_size,
+                                                         tiny=tiny)
+            training.train_segmenter(teacher, task, teacher_schedule, seed=seeds[0], verbose=0)
+            if output_dir is not None:
+                safe = dataset.replace(":", "_")
+                training.save_model(teacher, os.path.join(output_dir, f"teacher_{safe}.keras"))
+        record("teacher", seeds[0], training.evaluate(teacher, task.val), start)
+        for seed in seeds:
+            for method in methods:
+                start = time.time()
+                keras.utils.set_random_seed(seed)
+                _, student, _, student_layers = recipe.build(task.num_classes, task.image_size,
+                                                             tiny=tiny)
+                training.distill(teacher, student, task, method, student_schedule,
+                                 teacher_layers, student_layers, seed=seed, verbose=0,
+                                 **method_overrides.get(method, {}))
+                record(method, seed, training.evaluate(student, task.val), start)
+    return runs
+
+
+# ----------------------------------------------------------------- layout
+
+
+def _column_title(runs, dataset):
+    title = DATASET_TITLES.get(dataset, dataset)
+    return title + "*" if any(r.stand_in for r in runs if r.dataset == dataset) else title
+
+
+def _ordered(values, first=()):
+    seen = [v for v in first if v in values]
+    return seen + [v for v in dict.fromkeys(values) if v not in seen]
+
+
+def _summary(runs):
+    """{(method, dataset, metric): (mean, std, n)} in %, std over seeds (ddof 0)."""
+    cells = {}
+    for run in runs:
+        for metric, _ in METRICS:
+            cells.setdefault((run.method, run.dataset, metric), []).append(
+                100.0 * getattr(run, metric))
+    return {key: (float(np.mean(v)), float(np.std(v)), len(v)) for key, v in cells.items()}
+
+
+def _layout(runs):
+    if not runs:
+        raise ValueError("No runs to lay out.")
+    methods = _ordered([r.method for r in runs], first=("teacher",) + DEFAULT_METHODS)
+    datasets = _ordered([r.dataset for r in runs])
+    return methods, datasets, _summary(runs)
+
+
+def _delta(summary, dataset, metric):
+    sard, cwd = summary.get(("sard", dataset, metric)), summary.get(("cwd", dataset, metric))
+    if sard is None or cwd is None:
+        return None
+    return sard[0] - cwd[0]
+
+
+def format_markdown(runs):
+    """The table as Markdown: mean ± std (%) over seeds, then Δ vs CWD
+    (SARD's mean minus CWD's), one column per dataset and metric."""
+    methods, datasets, summary = _layout(runs)
+    header = ["Method"] + [f"{_column_title(runs, d)} {label}" for d in datasets
+                           for _, label in METRICS]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(
+        [":---"] + ["---:"] * (len(header) - 1)) + "|"]
+    for method in methods:
+        cells = []
+        for dataset in datasets:
+            for metric, _ in METRICS:
+                value = summary.get((method, dataset, metric))
+                if value is None:
+                    cells.append("—")
+                elif value[2] == 1:
+                    cells.append(f"{value[0]:.1f}")
+                else:
+                    cells.append(f"{value[0]:.1f} ± {value[1]:.1f}")
+        lines.append("| " + " | ".join([ROW_LABELS.get(method, method)] + cells) + " |")
+    deltas = [_delta(summary, d, m) for d in datasets for m, _ in METRICS]
+    if any(d is not None for d in deltas):
+        cells = ["—" if d is None else f"{d:+.1f}" for d in deltas]
+        lines.append("| " + " | ".join(["Δ vs CWD"] + cells) + " |")
+    notes = []
+    if any(r.stand_in for r in runs):
+        notes.append("\\* synthetic data standing in for the dataset (no data folder given).")
+    seeds = sorted({r.seed for r in runs if r.method != "teacher"})
+    notes.append(f"mIoU and bIoU in %, mean ± std over seeds {seeds}; the teacher is "
+                 "trained once per dataset.")
+    return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
+
+
+def format_csv(runs):
+    """The table as CSV: one row per method (and Δ vs CWD), for each dataset
+    and metric a mean and a std column (%), and the number of seeds."""
+    methods, datasets, summary = _layout(runs)
+    header = ["method"]
+    for dataset in datasets:
+        for _, label in METRICS:
+            header += [f"{dataset} {label}", f"{dataset} {label} std"]
+    header.append("seeds")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for method in methods:
+        row, counts = [ROW_LABELS.get(method, method)], set()
+        for dataset in datasets:
+            for metric, _ in METRICS:
+                value = summary.get((method, dataset, metric))
+                row += ["", ""] if value is None else [f"{value[0]:.2f}", f"{value[1]:.2f}"]
+                if value is not None:
+                    counts.add(value[2])
+        writer.writerow(row + [max(counts) if counts else 0])
+    deltas = [_delta(summary, d, m) for d in datasets for m, _ in METRICS]
+    if any(d is not None for d in deltas):
+        row = ["Δ vs CWD"]
+        for d in deltas:
+            row += ["" if d is None else f"{d:+.2f}", ""]
+        writer.writerow(row + [""])
+    return out.getvalue()
+
+
+_RUN_FIELDS = [f.name for f in dataclasses.fields(Run)]
+
+
+def write_tables(runs, output_dir):
+    """Write ``table.md``, ``table.csv`` and ``runs.csv`` (every run) into
+    `output_dir`; returns the three paths."""
+    os.makedirs(output_dir, exist_ok=True)
+    paths = [os.path.join(output_dir, name) for name in ("table.md", "table.csv", "runs.csv")]
+    with open(paths[0], "w", encoding="utf-8") as f:
+        f.write(format_markdown(runs))
+    with open(paths[1], "w", encoding="utf-8", newline="") as f:
+        f.write(format_csv(runs))
+    with open(paths[2], "w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, _RUN_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        for run in runs:
+            writer.writerow(dataclasses.asdict(run))
+    return paths
