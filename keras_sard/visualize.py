@@ -109,6 +109,14 @@ def _check_label(label, argument="label"):
     return label.astype("int64")
 
 
+def _check_num_classes(num_classes):
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
+        raise ValueError(
+            f"`num_classes` must be an integer ≥ 2 (binary is 2); got {num_classes!r}."
+        )
+    return int(num_classes)
+
+
 def _check_path(path):
     if not isinstance(path, (str, os.PathLike)):
         raise ValueError(f"`path` must be a file path ending in .png; got {path!r}.")
@@ -274,9 +282,14 @@ def _figure(rows, cols, panel_pixels, title_lines=1, suptitle=False, colorbars=F
     return fig, axes, fontsize
 
 
+def _flag_non_finite(title, values):
+    """Say so in the title where a map holds NaN or Inf (drawn blank)."""
+    return title if np.isfinite(values).all() else f"{title}: NaN/Inf!"
+
+
 def _heatmap(fig, ax, values, title, fontsize, cmap="magma"):
     shown = ax.imshow(values, cmap=cmap, interpolation="nearest")
-    ax.set_title(title, fontsize=fontsize)
+    ax.set_title(_flag_non_finite(title, values), fontsize=fontsize)
     bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.03)
     bar.ax.tick_params(labelsize=0.75 * fontsize)
     bar.ax.yaxis.get_offset_text().set_fontsize(0.75 * fontsize)
@@ -378,7 +391,7 @@ def _structure_figure(image, maps, panel_pixels, title=None, cmap="magma"):
     axes[0, 0].set_title("image", fontsize=fontsize)
     axes[0, 1].imshow(shown, interpolation="nearest", **gray)
     layer = axes[0, 1].imshow(overlay, cmap=cmap, alpha=0.55, interpolation="bilinear")
-    axes[0, 1].set_title("W over the image", fontsize=fontsize)
+    axes[0, 1].set_title(_flag_non_finite("W over the image", overlay), fontsize=fontsize)
     bar = fig.colorbar(layer, ax=axes[0, 1], fraction=0.046, pad=0.03)
     bar.ax.tick_params(labelsize=0.75 * fontsize)
     _heatmap(fig, axes[0, 2], relative, "W·N (1 = uniform)", fontsize, cmap)
@@ -411,7 +424,9 @@ def plot_structure(
     raw (before any ``normalize``), W summing to 1, drawn as ``W·N`` where N
     is the number of feature pixels (1 = the uniform weight).  The maps are
     drawn at the feature map's own size; the overlay is W upsampled
-    bilinearly to the image's size.
+    bilinearly to the image's size.  A map holding NaN or Inf (non-finite
+    teacher features make the whole image's W NaN) is drawn blank and says
+    so in its title.
 
     Args:
         image: one image (H, W, C) — what the teacher takes, e.g. normalised —
@@ -467,10 +482,7 @@ def plot_structure(
 def _infer_num_classes(num_classes, label, raw_predictions, ignore_label):
     channels = {p.shape[-1] for p in raw_predictions.values() if p.ndim == 3}
     if num_classes is not None:
-        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
-            raise ValueError(
-                f"`num_classes` must be an integer ≥ 2 (binary is 2); got {num_classes!r}."
-            )
+        num_classes = _check_num_classes(num_classes)
         for name, p in raw_predictions.items():
             if p.ndim == 3 and p.shape[-1] not in (num_classes, 1 if num_classes == 2 else num_classes):
                 raise ValueError(
@@ -531,6 +543,7 @@ def boundary_errors(label, prediction, num_classes, ignore_label=255, dilation_r
     """
     label = _check_label(label)
     prediction = _check_label(prediction, "prediction")
+    num_classes = _check_num_classes(num_classes)
     if prediction.shape != label.shape:
         raise ValueError(
             f"`prediction` must have the label's shape {label.shape}; got {prediction.shape}."
@@ -565,7 +578,8 @@ def colorize(class_map, num_classes, ignore=None, errors=None):
 
     Classes get tab10/tab20 colours (a fixed random palette beyond 20);
     pixels where `ignore` is True are `IGNORE_COLOR` (black) and pixels where
-    `errors` is True `ERROR_COLOR` (magenta), on top.
+    `errors` is True `ERROR_COLOR` (magenta), on top.  An id outside
+    ``[0, num_classes)`` that `ignore` does not mark is a ValueError.
 
     Example::
 
@@ -574,16 +588,30 @@ def colorize(class_map, num_classes, ignore=None, errors=None):
         colorize(np.array([[0, 1], [2, 0]]), num_classes=3).shape  # (2, 2, 3)
     """
     class_map = _check_label(class_map, "class_map")
-    palette = _palette(num_classes)
-    rgb = palette[np.clip(class_map, 0, num_classes - 1)]
-    for mask, color in ((ignore, IGNORE_COLOR), (errors, ERROR_COLOR)):
+    num_classes = _check_num_classes(num_classes)
+    masks = {}
+    for argument, mask in (("ignore", ignore), ("errors", errors)):
         if mask is not None:
-            mask = np.asarray(mask, bool)
+            mask = np.asarray(_numpy(mask), bool)
             if mask.shape != class_map.shape:
                 raise ValueError(
-                    f"Masks must have the class map's shape {class_map.shape}; got {mask.shape}."
+                    f"`{argument}` must have the class map's shape {class_map.shape}; "
+                    f"got {mask.shape}."
                 )
-            rgb[mask] = color
+            masks[argument] = mask
+    unknown = (class_map < 0) | (class_map >= num_classes)
+    if "ignore" in masks:
+        unknown &= ~masks["ignore"]
+    if unknown.any():
+        raise ValueError(
+            f"`class_map` holds ids outside [0, {num_classes}) that `ignore` does not "
+            f"mark: {np.unique(class_map[unknown])[:10].tolist()}."
+        )
+    rgb = _palette(num_classes)[np.clip(class_map, 0, num_classes - 1)]
+    if "ignore" in masks:
+        rgb[masks["ignore"]] = IGNORE_COLOR
+    if "errors" in masks:
+        rgb[masks["errors"]] = ERROR_COLOR
     return rgb
 
 

@@ -91,6 +91,16 @@ def test_plot_structure_from_features_any_size(tmp_path, rng, image_shape, featu
     assert png_size(path) == (3 * panel, 2 * panel)
 
 
+def test_plot_structure_draws_non_finite_maps(tmp_path, rng):
+    features = rng.normal(size=(1, 8, 8, 16)).astype("float32")
+    features[0, 2, 3, 1] = np.nan  # W of this image is NaN: drawn blank, flagged
+    path = plot_structure(
+        rng.random((16, 16, 3)), features=features, path=tmp_path / "nan.png",
+        structure=StructureWeights(radius=2), panel_pixels=64,
+    )
+    assert png_size(path) == (3 * 64, 2 * 64)
+
+
 def test_plot_structure_errors(tmp_path, rng):
     teacher = tiny_segmenter("teacher", 8)
     image = rng.random((16, 16, 3)).astype("float32")
@@ -176,6 +186,12 @@ def test_colorize_marks_ignore_and_errors():
     assert tuple(rgb[0, 2]) == IGNORE_COLOR and tuple(rgb[1, 0]) == IGNORE_COLOR
     assert tuple(rgb[0, 1]) == tuple(rgb[1, 1]) != tuple(rgb[1, 2])
     assert len({tuple(c) for c in colorize(np.arange(150)[None], 150)[0]}) == 150
+    with pytest.raises(ValueError, match=r"ids outside \[0, 2\) that `ignore` does not mark: \[255\]"):
+        colorize(np.array([[0, 255]]), 2)
+    with pytest.raises(ValueError, match="`num_classes` must be an integer ≥ 2"):
+        colorize(class_map, 1)
+    with pytest.raises(ValueError, match="`errors` must have the class map's shape"):
+        colorize(class_map, 3, errors=errors[:1])
 
 
 # -------------------------------------------------------- plot_predictions
