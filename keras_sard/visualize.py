@@ -265,7 +265,7 @@ def _figure(rows, cols, panel_pixels, title_lines=1, suptitle=False, colorbars=F
     fig = Figure(figsize=((width + 0.5) / _DPI, (height + 0.5) / _DPI), dpi=_DPI)
     fontsize = max(5.0, 9.0 * panel_pixels / 256.0)
     line = 1.3 * fontsize * _DPI / 72.0  # one line of text, in pixels
-    gap = title_lines * line + 4.0  # a panel title above each row
+    gap = title_lines * line + 6.0 * _DPI / 72.0 + 2.0  # titles and their 6 pt pad
     top = height - gap - (1.25 * line if suptitle else 0.0)
     bottom = 0.02 * height
     hspace = gap * rows / max(top - bottom - (rows - 1) * gap, 1.0)
