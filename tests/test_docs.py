@@ -112,6 +112,8 @@ DOCUMENTED_MODULES = (
     "keras_sard.distiller",
     "keras_sard.structure",
     "keras_sard.losses",
+    "keras_sard.methods",
+    "keras_sard.export",
     "keras_sard.metrics",
     "keras_sard.taps",
     "keras_sard.data",
