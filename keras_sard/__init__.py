@@ -1,7 +1,8 @@
 """keras_sard: Structure-Aware Representation Distillation for Keras 3.
 
-The core (structure maps, losses, methods, metrics) is imported with the package; the
-heavier submodules (data, models, export, visualize) load on first access.
+The core (structure maps, losses, methods, metrics) is imported with the package;
+the heavier submodules (data, models, export, visualize, callbacks) load on
+first access.
 """
 
 import importlib
@@ -12,7 +13,7 @@ from keras_sard.distiller import Distiller
 __version__ = "0.1.0"
 __all__ = ["Distiller", "losses", "methods", "metrics", "structure"]
 
-_LAZY_SUBMODULES = ("data", "models", "export", "visualize", "cli")
+_LAZY_SUBMODULES = ("data", "models", "export", "visualize", "callbacks", "cli")
 
 
 def __getattr__(name):

@@ -24,7 +24,7 @@ from keras import ops
 
 from keras_sard.losses.task import prepare_labels, resize_logits
 
-__all__ = ["MeanIoU", "BoundaryIoU", "predicted_labels", "boundary_band"]
+__all__ = ["MeanIoU", "BoundaryIoU", "predicted_labels", "boundary_band", "band_width"]
 
 
 def predicted_labels(logits, size):
@@ -94,6 +94,7 @@ def boundary_band(masks, distance):
             outside the image counts as background (zero padding), so objects
             touching the border get a band there.
     """
+    masks = ops.convert_to_tensor(masks, "float32")  # NumPy input works on every backend
     window = 2 * distance + 1
     outside = ops.pad(
         1.0 - masks, [(0, 0), (distance, distance), (distance, distance), (0, 0)], constant_values=1.0
