@@ -100,7 +100,7 @@ def _schedule_parent(teacher_epochs=False):
     group = parent.add_argument_group(
         "schedule", "AdamW with a cosine decay; defaults: the paper's (lr 1e-4, weight decay "
                     "0.01, batch 8, 2 accumulated steps) for the keras-hub recipes; for the "
-                    "'small' recipe 12 epochs, lr 1e-3, no accumulation")
+                    "'small' recipe lr 1e-3, no accumulation, 12 epochs (36 for a teacher)")
     group.add_argument("--epochs", type=_positive)
     if teacher_epochs:
         group.add_argument("--teacher-epochs", type=_positive,
@@ -133,10 +133,14 @@ def _method_argument(parser, default="sard"):
                              "sard_uniform, sard_e, sard_c, sard_d, sard_ec")
 
 
+def _training_parents(teacher_epochs=False):
+    # Fresh parents for each verb: argparse shares a parent's actions between
+    # its children, so one verb's set_defaults would change another's.
+    return [_backend_parent(), _data_parent(), _schedule_parent(teacher_epochs), _model_parent()]
+
+
 def build_parser(prog="keras-sard"):
     """The argparse parser of every verb."""
-    backend, data, schedule, models = (_backend_parent(), _data_parent(), _schedule_parent(),
-                                       _model_parent())
     parser = argparse.ArgumentParser(
         prog=prog, description="Structure-Aware Representation Distillation (SARD) for "
                                "tiny-dense segmentation, in Keras 3.",
@@ -146,14 +150,14 @@ def build_parser(prog="keras-sard"):
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     parser.verb_parsers = verbs.choices  # {verb: its parser}, for `run_script`
 
-    p = verbs.add_parser("train-teacher", parents=[backend, data, schedule, models],
+    p = verbs.add_parser("train-teacher", parents=_training_parents(),
                          help="train the recipe's teacher, save it as .keras",
                          description="Train the recipe's teacher on the task loss and save it.")
     p.add_argument("--output", default="keras_sard_run/teacher.keras",
                    help="the .keras file to write (default: %(default)s)")
     p.set_defaults(run=_train_teacher)
 
-    p = verbs.add_parser("distill", parents=[backend, data, schedule, models],
+    p = verbs.add_parser("distill", parents=_training_parents(),
                          help="distil a student from a trained teacher",
                          description="Distil a student from a trained teacher (.keras) with "
                                      "a method, save the student, print its mIoU and bIoU.")
@@ -167,7 +171,7 @@ def build_parser(prog="keras-sard"):
                    help="the .keras file to write (default: %(default)s)")
     p.set_defaults(run=_distill)
 
-    p = verbs.add_parser("evaluate", parents=[backend, data],
+    p = verbs.add_parser("evaluate", parents=[_backend_parent(), _data_parent()],
                          help="mIoU and bIoU of a model on the validation split",
                          description="mIoU and Boundary IoU (%%) of a model on the validation "
                                      "split, at full resolution (sliding windows where images "
@@ -176,7 +180,7 @@ def build_parser(prog="keras-sard"):
     p.add_argument("--batch-size", type=_positive, default=8, help="default: %(default)s")
     p.set_defaults(run=_evaluate)
 
-    p = verbs.add_parser("export", parents=[backend, data],
+    p = verbs.add_parser("export", parents=[_backend_parent(), _data_parent()],
                          help="export a model (TFLite, ONNX, SavedModel) and check it",
                          description="Export a model and compare the artefact's outputs with "
                                      "the Keras model's on training crops (which also "
@@ -188,7 +192,7 @@ def build_parser(prog="keras-sard"):
                                     "beside the model, e.g. student.tflite)")
     p.set_defaults(run=_export)
 
-    p = verbs.add_parser("visualize", parents=[backend, data],
+    p = verbs.add_parser("visualize", parents=[_backend_parent(), _data_parent()],
                          help="PNG figures of the structure map and of predictions",
                          description="Draw, for validation images, the teacher's structure "
                                      "map (E, C, D, W) at one level, and the predictions of "
@@ -202,7 +206,7 @@ def build_parser(prog="keras-sard"):
     p.add_argument("--output-dir", default="keras_sard_figures", help="default: %(default)s")
     p.set_defaults(run=_visualize)
 
-    p = verbs.add_parser("run", parents=[backend, data, _schedule_parent(True), models],
+    p = verbs.add_parser("run", parents=_training_parents(teacher_epochs=True),
                          help="the whole workflow: teacher, distillation, scores, export",
                          description=_RUN_DESCRIPTION)
     p.add_argument("--teacher", help="a trained teacher (.keras); default: train one")
@@ -214,7 +218,8 @@ def build_parser(prog="keras-sard"):
                    help="where the models and exports go (default: %(default)s)")
     p.set_defaults(run=_run, recipe=None, real_data_recipe="small")
 
-    p = verbs.add_parser("tables", parents=[backend, _schedule_parent(True), models],
+    p = verbs.add_parser("tables",
+                         parents=[_backend_parent(), _schedule_parent(True), _model_parent()],
                          help="the paper's tables: methods × datasets × seeds",
                          description=_TABLES_DESCRIPTION,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -223,6 +228,8 @@ def build_parser(prog="keras-sard"):
                         "without --data-dir runs on synthetic data standing in for it")
     p.add_argument("--data-dir", action="append", default=[], metavar="DATASET=FOLDER",
                    help="a dataset's folder; repeat for several")
+    p.add_argument("--teacher", action="append", default=[], metavar="DATASET=FILE",
+                   help="a dataset's trained teacher (.keras) instead of training one")
     p.add_argument("--methods", nargs="+", help="rows under the teacher (default: scratch kd "
                                                 "cwd dkd mgd sard)")
     p.add_argument("--seeds", nargs="+", type=_non_negative, help="default: 0 1 2")
@@ -261,10 +268,12 @@ def _say(text):
     print(text, flush=True)
 
 
-def _base_schedule(recipe):
+def _base_schedule(recipe, teacher=False):
     from keras_sard import training
 
-    return training.SYNTHETIC_SCHEDULE if recipe == "small" else training.PAPER_SCHEDULE
+    if recipe != "small":
+        return training.PAPER_SCHEDULE
+    return training.SYNTHETIC_TEACHER_SCHEDULE if teacher else training.SYNTHETIC_SCHEDULE
 
 
 def _schedule(args, base, teacher=False):
@@ -310,7 +319,7 @@ def _train_teacher(args):
     recipe = get_recipe(args.recipe)
     _check_output(args.output)
     task = _task(args)
-    schedule = _schedule(args, _base_schedule(args.recipe))
+    schedule = _schedule(args, _base_schedule(args.recipe, teacher=True))
     keras.utils.set_random_seed(args.seed)
     teacher = recipe.build(task.num_classes, task.image_size, tiny=args.tiny).teacher
     _say(f"Training the teacher of '{args.recipe}' on {task.train.name}: {schedule}")
@@ -419,7 +428,7 @@ def _run(args):
     result = training.run_experiment(
         args.dataset, args.data_dir, method=args.method, recipe=args.recipe,
         teacher=args.teacher, image_size=args.image_size, tiny=args.tiny,
-        teacher_schedule=_schedule(args, _base_schedule(args.recipe), teacher=True),
+        teacher_schedule=_schedule(args, _base_schedule(args.recipe, True), teacher=True),
         student_schedule=_schedule(args, _base_schedule(args.recipe)), seed=args.seed,
         output_dir=args.output_dir, export_formats=args.export,
         num_examples=args.num_examples, log=_say, verbose=2)
@@ -430,35 +439,44 @@ def _run(args):
 def _tables(args):
     from keras_sard import tables, training
 
-    data_dirs = {}
-    for item in args.data_dir:
-        name, sep, folder = item.partition("=")
-        if not sep or not name or not folder:
-            raise UsageError(f"--data-dir takes DATASET=FOLDER; got '{item}'.")
-        if not os.path.isdir(folder):
-            raise UsageError(f"--data-dir {name}='{folder}' is not a folder.")
-        data_dirs[name] = folder
+    data_dirs = _pairs(args.data_dir, "--data-dir", "FOLDER", os.path.isdir, "is not a folder")
+    teachers = _pairs(args.teacher, "--teacher", "FILE", os.path.isfile, "is not a file")
     datasets = args.datasets or list(tables.DEFAULT_DATASETS)
-    unused = sorted(set(data_dirs) - set(datasets))
-    if unused:
-        raise UsageError(f"--data-dir names {unused}, which are not in --datasets {datasets}.")
+    for option, given in (("--data-dir", data_dirs), ("--teacher", teachers)):
+        unused = sorted(set(given) - set(datasets))
+        if unused:
+            raise UsageError(f"{option} names {unused}, which are not in --datasets {datasets}.")
     quick = tables.QUICK if args.quick else {}
     settings = dict(
         recipe=args.recipe, tiny=args.tiny or quick.get("tiny", False),
         image_size=args.image_size or quick.get("image_size"),
         num_examples=args.num_examples or quick.get("num_examples", 64),
         teacher_schedule=_schedule(
-            args, quick.get("teacher_schedule") or _base_schedule(args.recipe), teacher=True),
+            args, quick.get("teacher_schedule") or _base_schedule(args.recipe, True),
+            teacher=True),
         student_schedule=_schedule(
             args, quick.get("student_schedule") or _base_schedule(args.recipe)))
     seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
     runs = tables.run_grid(datasets, args.methods or tables.DEFAULT_METHODS, seeds,
-                           data_dirs=data_dirs, output_dir=args.output_dir, log=_say,
-                           **settings)
+                           data_dirs=data_dirs, teachers=teachers, output_dir=args.output_dir,
+                           log=_say, **settings)
     paths = tables.write_tables(runs, args.output_dir)
     _say("")
     _say(tables.format_markdown(runs))
     _say(f"Wrote {', '.join(paths)}")
+
+
+def _pairs(items, option, what, exists, problem):
+    """{dataset: path} from DATASET=PATH items, each path checked with `exists`."""
+    pairs = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise UsageError(f"{option} takes DATASET={what}; got '{item}'.")
+        if not exists(path):
+            raise UsageError(f"{option} {name}='{path}' {problem}.")
+        pairs[name] = path
+    return pairs
 
 
 def _check_output(path):

@@ -122,7 +122,7 @@ def _check_names(datasets, methods, seeds):
 
 def run_grid(datasets=DEFAULT_DATASETS, methods=DEFAULT_METHODS, seeds=(0, 1, 2), *,
              data_dirs=None, teachers=None, recipe="small", tiny=False, image_size=None,
-             num_examples=64, teacher_schedule=training.SYNTHETIC_SCHEDULE,
+             num_examples=64, teacher_schedule=training.SYNTHETIC_TEACHER_SCHEDULE,
              student_schedule=training.SYNTHETIC_SCHEDULE, method_overrides=None,
              output_dir=None, log: Callable[[str], None] = print):
     """Train and score every (dataset, method, seed).

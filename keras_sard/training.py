@@ -28,6 +28,7 @@ import dataclasses
 import math
 import os
 import time
+import zipfile
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import keras
@@ -42,6 +43,7 @@ __all__ = [
     "ExperimentResult",
     "PAPER_SCHEDULE",
     "SYNTHETIC_SCHEDULE",
+    "SYNTHETIC_TEACHER_SCHEDULE",
     "Schedule",
     "Task",
     "distill",
@@ -142,9 +144,13 @@ PAPER_SCHEDULE = Schedule()
 """The paper's optimiser: AdamW 1e-4, weight decay 0.01, cosine, batch 8, accumulation 2."""
 
 SYNTHETIC_SCHEDULE = Schedule(epochs=12, learning_rate=1e-3, gradient_accumulation_steps=1)
-"""For the "small" recipe from random weights on 64 synthetic images: 96
-steps of batch 8, a larger learning rate and no accumulation (with so few
-steps, halving the number of updates costs more than the larger batch gives)."""
+"""For a student of the "small" recipe from random weights on 64 synthetic
+images: 96 steps of batch 8, a larger learning rate and no accumulation (with
+so few steps, halving the number of updates costs more than the larger batch
+gives)."""
+
+SYNTHETIC_TEACHER_SCHEDULE = SYNTHETIC_SCHEDULE.replace(epochs=36)
+"""The teacher's: three times the students' steps, so it has something to teach."""
 
 
 # --------------------------------------------------------------------- data
@@ -289,6 +295,9 @@ def load_model(path):
         raise ValueError(f"Expected a '.keras' model file; got '{path}'.")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No model file at '{path}'.")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"'{path}' is not a Keras model file (the zip archive model.save "
+                         "writes).")
     import keras_sard.models  # noqa: F401  (registers the models' layers for loading)
 
     return keras.saving.load_model(path, compile=False)
@@ -510,8 +519,8 @@ class ExperimentResult:
 
 
 def run_experiment(dataset="synthetic", data_dir=None, *, method="sard", recipe="small",
-                   teacher=None, image_size=None, tiny=False, teacher_schedule=SYNTHETIC_SCHEDULE,
-                   student_schedule=SYNTHETIC_SCHEDULE, seed=0, output_dir="keras_sard_run",
+                   teacher=None, image_size=None, tiny=False,
+                   teacher_schedule=SYNTHETIC_TEACHER_SCHEDULE, student_schedule=SYNTHETIC_SCHEDULE, seed=0, output_dir="keras_sard_run",
                    export_formats=("tflite",), num_examples=64, method_overrides=None,
                    log: Callable[[str], None] = print, verbose="auto"):
     """The whole workflow on one dataset.

@@ -1,0 +1,136 @@
+"""The keras-sard command line: every verb end to end on tiny settings, --help,
+and one-line errors (exit code 2) for bad input."""
+
+import os
+import re
+import sys
+
+import keras
+import numpy as np
+import pytest
+from conftest import BACKEND
+from workflow_helpers import (TINY, distilled_student, native_export_format, run_cli,
+                              trained_teacher)
+
+from keras_sard import cli, training
+
+VERBS = ("train-teacher", "distill", "evaluate", "export", "visualize", "run", "tables")
+
+
+def _scores(text, role):
+    match = re.search(rf"{role}[^\n]*: mIoU ([\d.]+), bIoU ([\d.]+)", text)
+    assert match, text
+    return float(match.group(1)), float(match.group(2))
+
+
+def test_help_of_the_tool_and_of_every_verb():
+    code, out, _ = run_cli("--help")
+    assert code == 0
+    for verb in VERBS:
+        assert verb in out
+    for verb in VERBS:
+        code, out, err = run_cli(verb, "--help")
+        assert code == 0, err
+        assert out.startswith(f"usage: keras-sard {verb}")
+        assert "--backend" in out
+    assert "--method" in run_cli("distill", "--help")[1]
+    assert "--format" in run_cli("export", "--help")[1]
+
+
+def test_train_teacher_writes_a_model_and_prints_its_scores():
+    path, out = trained_teacher()
+    teacher = training.load_model(path)
+    assert tuple(teacher.inputs[0].shape[1:]) == (32, 32, 3)
+    assert teacher.outputs[0].shape[-1] == 2
+    miou, biou = _scores(out, "Teacher")
+    assert 0 <= miou <= 100 and 0 <= biou <= 100
+    assert "learning_rate=0.001" in out  # the small recipe's schedule
+
+
+def test_distill_then_evaluate_prints_the_same_scores():
+    path, out = distilled_student()
+    student = training.load_model(path)
+    assert student.name == "student"
+    assert " - kd: " in out  # the distillation term was logged
+    code, evaluated, err = run_cli("evaluate", "--model", path, "--num-examples", "8")
+    assert code == 0, err
+    # The same validation images (8 training → 2 validation) give the same scores.
+    assert _scores(evaluated, "student.keras") == _scores(out, r"Student \(kd\)")
+    scores = training.evaluate(student, training.load_task(
+        "synthetic", image_size=32, num_examples=8).val)
+    assert _scores(evaluated, "student.keras") == pytest.approx(
+        (100 * scores["miou"], 100 * scores["biou"]), abs=0.051)
+
+
+def test_export_writes_a_checked_artefact(tmp_path):
+    fmt = native_export_format(BACKEND)
+    output = tmp_path / ("student" + training.export_path("", fmt))
+    code, out, err = run_cli("export", "--model", distilled_student()[0], "--format", fmt,
+                             "--num-examples", "8", "--output", output)
+    assert code == 0, err
+    assert os.path.exists(output)
+    assert "max |logit diff|" in out
+
+
+def test_visualize_draws_structure_and_predictions(tmp_path):
+    code, out, err = run_cli("visualize", "--teacher", trained_teacher()[0], "--student",
+                             distilled_student()[0], "--num-examples", "8", "--num-images",
+                             "1", "--level", "2", "--output-dir", tmp_path)
+    assert code == 0, err
+    assert sorted(os.listdir(tmp_path)) == ["predictions_0.png", "structure_0.png"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["evaluate", "--model", "missing.keras"], "No model file at 'missing.keras'"),
+    (["train-teacher", "--output", "teacher.h5"], "--output must name a .keras file"),
+    (["train-teacher", "--data-dir", "/no/such/folder"], "is not a folder"),
+    (["train-teacher", "--dataset", "mnist", "--output", "t.keras"], "Unknown dataset 'mnist'"),
+    (["train-teacher", "--image-size", "40", "--output", "t.keras"], "not a multiple of 32"),
+    (["train-teacher", "--recipe", "vit->mlp", "--output", "t.keras"], "Unknown recipe"),
+    (["tables", "--data-dir", "monuseg"], "--data-dir takes DATASET=FOLDER"),
+    (["tables", "--methods", "sard", "magic"], "Unknown method 'magic'"),
+])
+def test_bad_input_is_a_one_line_error(argv, message):
+    code, out, err = run_cli(*argv)
+    assert code == 2
+    assert message in err
+    assert err.startswith(f"keras-sard {argv[0]}: error: ")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_bad_method_and_bad_teacher_file(tmp_path):
+    code, _, err = run_cli("distill", "--teacher", trained_teacher()[0], "--method", "magic")
+    assert code == 2 and "--method 'magic': unknown ['magic']" in err
+    code, _, err = run_cli("distill", "--teacher", trained_teacher()[0], "--student", "vgg")
+    assert code == 2 and "Unknown backbone 'vgg'" in err
+    bad = tmp_path / "broken.keras"
+    bad.write_bytes(b"not a zip file")
+    code, _, err = run_cli("evaluate", "--model", bad)
+    assert code == 2 and "is not a Keras model file" in err
+
+
+def test_argparse_usage_errors_exit_2():
+    code, _, err = run_cli("distill")  # --teacher is required
+    assert code == 2 and "--teacher" in err
+    code, _, err = run_cli("export", "--model", "m.keras", "--format", "gif")
+    assert code == 2 and "invalid choice: 'gif'" in err
+    code, _, err = run_cli("frobnicate")
+    assert code == 2
+
+
+def test_backend_switch(monkeypatch):
+    other = next(b for b in cli.BACKENDS if b != BACKEND)
+    # In-process calls cannot switch: Keras is imported already.
+    code, _, err = run_cli("--backend", other, "evaluate", "--model", "m.keras")
+    assert code == 2 and f"Keras already runs on {BACKEND}" in err
+    # The same backend is no switch at all.
+    code, _, err = run_cli("evaluate", "--backend", BACKEND, "--model", "missing.keras")
+    assert code == 2 and "No model file" in err
+    # From the command line, the command reruns in a process with KERAS_BACKEND set.
+    calls = []
+    monkeypatch.setattr(cli.subprocess, "call", lambda cmd, env: calls.append((cmd, env)) or 7)
+    monkeypatch.setattr(sys, "argv", ["keras-sard", "--backend", other, "evaluate"])
+    assert cli._use_backend(other, argv_given=False) == 7
+    (command, env), = calls
+    assert command == [sys.executable, *sys.orig_argv[1:]]
+    assert env["KERAS_BACKEND"] == other

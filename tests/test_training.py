@@ -1,0 +1,193 @@
+"""keras_sard.training: the schedule, the data, evaluation against NumPy/SciPy
+references (whole images, sliding windows, padding), model files.  Training
+itself runs in test_cli, test_examples and test_reproduce_tables."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy import ndimage
+
+from keras_sard import training
+from keras_sard.data import IMAGENET_MEAN, IMAGENET_STD, SegmentationData
+
+NUM_CLASSES = 3
+
+
+# ------------------------------------------------------------------ schedule
+
+
+def test_schedule_defaults_are_the_papers():
+    schedule = training.Schedule()
+    assert (schedule.learning_rate, schedule.weight_decay, schedule.batch_size,
+            schedule.gradient_accumulation_steps) == (1e-4, 0.01, 8, 2)
+    optimizer = schedule.optimizer(total_steps=40)
+    config = optimizer.get_config()
+    assert isinstance(optimizer, keras.optimizers.AdamW)
+    assert config["weight_decay"] == 0.01 and config["gradient_accumulation_steps"] == 2
+    decay = config["learning_rate"]["config"]
+    assert decay["initial_learning_rate"] == 1e-4 and decay["decay_steps"] == 40
+    assert decay["alpha"] == 0.0  # down to 0
+    no_accumulation = training.Schedule(gradient_accumulation_steps=1).optimizer(5)
+    assert no_accumulation.get_config()["gradient_accumulation_steps"] is None
+
+
+def test_schedule_steps_and_replace():
+    schedule = training.Schedule(batch_size=4)
+    assert schedule.steps(num_examples=10) == 2 and schedule.steps(num_examples=3) == 1
+    assert schedule.replace(steps_per_epoch=7, epochs=None).steps(10) == 7
+    assert schedule.replace(epochs=None) == schedule
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"epochs": 0}, "`epochs` must be an integer ≥ 1"),
+    ({"batch_size": 2.5}, "`batch_size`"),
+    ({"learning_rate": 0}, "`learning_rate` must be a number > 0"),
+    ({"weight_decay": -1}, "`weight_decay`"),
+    ({"gradient_accumulation_steps": 0}, "`gradient_accumulation_steps`"),
+])
+def test_schedule_rejects_bad_values(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        training.Schedule(**kwargs)
+
+
+# ---------------------------------------------------------------------- data
+
+
+def test_synthetic_task_and_stand_ins():
+    task = training.load_task("synthetic", image_size=32, num_examples=8, kind="nuclei")
+    assert (task.train.num_examples, task.val.num_examples) == (8, 2)
+    assert task.image_size == (32, 32) and task.val.split == "val" and task.cache
+    images, masks = next(iter(task.train_batches(batch_size=4)))
+    assert tuple(images.shape) == (4, 32, 32, 3) and tuple(masks.shape) == (4, 32, 32)
+
+    task, notice = training.stand_in_task("LoveDA", image_size=32, num_examples=4)
+    assert task.train.name == "synthetic_fragments" and task.num_classes == 4
+    assert "No data folder given for 'loveda'" in notice and "zenodo" in notice
+    assert notice.endswith("Running on synthetic fragments (4 classes, 32x32) instead.")
+    task, notice = training.stand_in_task("cellbin", image_size=32, num_examples=4)
+    assert task.train.name == "synthetic_nuclei" and task.num_classes == 2
+    assert training.stand_in_task("synthetic", image_size=32, num_examples=4)[1] == ""
+
+
+def test_load_task_errors(tmp_path):
+    with pytest.raises(ValueError, match="Unknown dataset 'mnist'"):
+        training.load_task("mnist")
+    with pytest.raises(ValueError, match="image_size 48x48 is not a multiple of 32"):
+        training.load_task("synthetic", image_size=48)
+    with pytest.raises(FileNotFoundError, match="no data_dir was given(.|\n)*Download: https"):
+        training.load_task("monuseg")
+    with pytest.raises(ValueError, match="`num_examples`"):
+        training.load_task("synthetic", num_examples=0)
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def _pixel_model(kernel, image_size=None):
+    """Logits = normalised image @ kernel at every pixel (a 1×1 convolution)."""
+    shape = (None, None, 3) if image_size is None else (image_size, image_size, 3)
+    inputs = keras.Input(shape)
+    conv = keras.layers.Conv2D(kernel.shape[1], 1, use_bias=False)
+    model = keras.Model(inputs, conv(inputs))
+    conv.set_weights([kernel.reshape(1, 1, 3, -1)])
+    return model
+
+
+def _data(rng, sizes):
+    """Images of different sizes: blocky labels the pixel model half gets right."""
+    images, masks = [], []
+    for height, width in sizes:
+        label = np.repeat(np.repeat(rng.integers(0, NUM_CLASSES, (height // 4, width // 4)),
+                                    4, 0), 4, 1)
+        image = rng.integers(0, 256, (height, width, 3)).astype(np.uint8)
+        image[..., 0] = np.where(rng.random((height, width)) < 0.7, 80 * label,
+                                 image[..., 0]).astype(np.uint8)
+        label[rng.random(label.shape) < 0.05] = 255
+        images.append(image)
+        masks.append(label.astype(np.int32))
+
+    def generator():
+        yield from zip(images, masks)
+
+    dataset = tf.data.Dataset.from_generator(generator, output_signature=(
+        tf.TensorSpec((None, None, 3), tf.uint8), tf.TensorSpec((None, None), tf.int32)))
+    data = SegmentationData(dataset=dataset, num_classes=NUM_CLASSES,
+                            class_names=("a", "b", "c"), num_examples=len(sizes), name="toy")
+    return data, images, masks
+
+
+def _reference_scores(images, masks, kernel):
+    """mIoU (confusion matrix) and Boundary IoU (SciPy erosion), spec §4."""
+    confusion = np.zeros((NUM_CLASSES, NUM_CLASSES))
+    inter, union = np.zeros(NUM_CLASSES), np.zeros(NUM_CLASSES)
+    for image, label in zip(images, masks):
+        x = (image / 255.0 - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
+        prediction = np.argmax(x @ kernel, axis=-1)
+        valid = label != 255
+        np.add.at(confusion, (label[valid], prediction[valid]), 1)
+        d = max(1, int(round(0.02 * np.hypot(*label.shape))))
+
+        def band(mask):
+            return mask & ~ndimage.binary_erosion(mask, np.ones((3, 3)), iterations=d,
+                                                  border_value=0)
+
+        for k in range(NUM_CLASSES):
+            truth, guess = band(label == k), band((prediction == k) & valid)
+            inter[k] += np.sum(truth & guess & valid)
+            union[k] += np.sum((truth | guess) & valid)
+    tp = np.diag(confusion)
+    denominator = confusion.sum(0) + confusion.sum(1) - tp
+    miou = np.mean(tp[denominator > 0] / denominator[denominator > 0])
+    biou = np.mean(inter[union > 0] / union[union > 0])
+    return miou, biou
+
+
+@pytest.mark.parametrize("image_size", [None, 32], ids=["any-size", "sliding-window"])
+def test_evaluate_matches_numpy(rng, image_size):
+    kernel = rng.normal(size=(3, NUM_CLASSES)).astype("float32")
+    kernel[0] = [-2.0, 0.0, 2.0]  # channel 0 carries the label
+    data, images, masks = _data(rng, [(48, 40), (32, 64), (36, 36)])
+    scores = training.evaluate(_pixel_model(kernel, image_size), data)
+    miou, biou = _reference_scores(images, masks, kernel)
+    assert scores["miou"] == pytest.approx(miou, rel=1e-5)
+    assert scores["biou"] == pytest.approx(biou, rel=1e-5)
+    assert 0.2 < scores["miou"] < 0.95
+
+
+def test_predict_covers_every_pixel_with_windows(rng):
+    kernel = rng.normal(size=(3, 2)).astype("float32")
+    images = rng.normal(size=(2, 45, 70, 3)).astype("float32")
+    logits = training.predict(_pixel_model(kernel, 32), images)
+    np.testing.assert_allclose(logits, images @ kernel, rtol=1e-5, atol=1e-5)
+
+
+def test_evaluate_errors(rng):
+    data, _, _ = _data(rng, [(32, 32)])
+    model = _pixel_model(rng.normal(size=(3, 2)).astype("float32"))
+    with pytest.raises(ValueError, match="predicts 2 classes; the data \\('toy'\\) has 3"):
+        training.evaluate(model, data)
+    with pytest.raises(TypeError, match="SegmentationData"):
+        training.evaluate(model, [(np.zeros((32, 32, 3)), np.zeros((32, 32)))])
+
+
+# -------------------------------------------------------------------- files
+
+
+def test_model_files(tmp_path, rng):
+    model = _pixel_model(rng.normal(size=(3, 2)).astype("float32"), 32)
+    path = training.save_model(model, tmp_path / "sub" / "m.keras")
+    loaded = training.load_model(path)
+    x = rng.normal(size=(1, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)),
+                               keras.ops.convert_to_numpy(model(x)), rtol=1e-6)
+    with pytest.raises(ValueError, match="saved as '.keras' files"):
+        training.save_model(model, tmp_path / "m.h5")
+    with pytest.raises(FileNotFoundError, match="No model file"):
+        training.load_model(tmp_path / "missing.keras")
+    (tmp_path / "junk.keras").write_text("junk")
+    with pytest.raises(ValueError, match="is not a Keras model file"):
+        training.load_model(tmp_path / "junk.keras")
+    assert training.export_path("out/student", "saved_model") == "out/student_saved_model"
+    with pytest.raises(ValueError, match="Unknown export format 'gif'"):
+        training.export_path("out/student", "gif")
