@@ -18,8 +18,8 @@ standing in for it and says where to download the real one.  ``--backend``
 one-line error and exit code 2.
 
 The example scripts (``examples/<dataset>.py``) are the ``run`` verb with
-each dataset's defaults (`run_script`).  All the work is done by `keras_sard.training` and
-`keras_sard.tables`.
+each dataset's defaults (`run_script`).  The work itself is done by
+`keras_sard.training` and `keras_sard.tables`.
 """
 
 import argparse
@@ -27,9 +27,9 @@ import os
 import subprocess
 import sys
 
+from keras_sard.export import FORMATS as EXPORT_FORMATS
+
 BACKENDS = ("tensorflow", "jax", "torch")
-EXPORT_FORMATS = ("saved_model", "tflite", "tflite_float16", "tflite_dynamic_int8",
-                  "tflite_int8", "onnx")
 _REEXEC_MARK = "_KERAS_SARD_CLI_BACKEND"
 
 
@@ -271,7 +271,7 @@ def _say(text):
 def _base_schedule(recipe, teacher=False):
     from keras_sard import training
 
-    if recipe != "small":
+    if recipe.replace(" ", "").lower() != "small":
         return training.PAPER_SCHEDULE
     return training.SYNTHETIC_TEACHER_SCHEDULE if teacher else training.SYNTHETIC_SCHEDULE
 

@@ -337,7 +337,8 @@ def train_segmenter(model, task, schedule=PAPER_SCHEDULE, seed=0, verbose="auto"
     model.compile(optimizer=schedule.optimizer(steps * schedule.epochs),
                   loss=SegmentationLoss(ignore_label=task.train.ignore_label))
     return model.fit(task.train_batches(schedule.batch_size, seed), epochs=schedule.epochs,
-                     steps_per_epoch=steps, verbose=verbose, callbacks=callbacks)
+                     steps_per_epoch=steps, verbose=verbose, callbacks=callbacks,
+                     shuffle=False)  # the pipeline shuffles
 
 
 def distill(teacher, student, task, method="sard", schedule=PAPER_SCHEDULE, teacher_layers=None,
@@ -380,7 +381,8 @@ def distill(teacher, student, task, method="sard", schedule=PAPER_SCHEDULE, teac
     steps = schedule.steps(task.train.num_examples)
     distiller.compile(optimizer=schedule.optimizer(steps * schedule.epochs))
     return distiller.fit(task.train_batches(schedule.batch_size, seed), epochs=schedule.epochs,
-                         steps_per_epoch=steps, verbose=verbose, callbacks=callbacks)
+                         steps_per_epoch=steps, verbose=verbose, callbacks=callbacks,
+                         shuffle=False)  # the pipeline shuffles
 
 
 # -------------------------------------------------------------- evaluation
