@@ -80,13 +80,16 @@ PRESETS = {
     **{name: (f"{name}_ade20k_512", f"{name}_cityscapes_1024") for name in _MIT},
 }
 
-# Few blocks and channels, same architecture; larger models stay wider than
-# smaller ones so teacher/student pairs keep their order.
+# Few blocks and channels, same architecture; within a family the tiny
+# versions differ in depth only (bigger models deeper), so they share weight
+# shapes — JAX compiles each new shape's initializer once, which dominates
+# building tiny models there.
+_TINY_SWIN = dict(embed_dim=8, num_heads=(1, 2, 2, 4), window_size=2, drop_path=0.0)
 _TINY = {
-    "swin_tiny": dict(embed_dim=8, depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4), window_size=2, drop_path=0.0),
-    "swin_small": dict(embed_dim=8, depths=(2, 2, 4, 2), num_heads=(1, 2, 2, 4), window_size=2, drop_path=0.0),
-    "swin_base": dict(embed_dim=12, depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4), window_size=2, drop_path=0.0),
-    "swin_large": dict(embed_dim=12, depths=(2, 2, 4, 2), num_heads=(1, 2, 2, 4), window_size=2, drop_path=0.0),
+    "swin_tiny": dict(_TINY_SWIN, depths=(2, 1, 1, 1)),
+    "swin_small": dict(_TINY_SWIN, depths=(2, 1, 2, 1)),
+    "swin_base": dict(_TINY_SWIN, depths=(2, 1, 2, 1)),
+    "swin_large": dict(_TINY_SWIN, depths=(2, 2, 2, 1)),
     "resnet50": dict(input_conv_filters=[8], stackwise_num_filters=[64, 8, 8, 8], stackwise_num_blocks=[1, 1, 1, 1]),
     "resnet101": dict(input_conv_filters=[8], stackwise_num_filters=[64, 8, 8, 8], stackwise_num_blocks=[1, 1, 2, 1]),
     **{
@@ -119,7 +122,9 @@ def family(name):
 
 def tiny_overrides(name):
     """Overrides for `build_backbone` giving a tiny configuration of `name`
-    (for tests: a few blocks, 8–64 channels; Swin window 2, so 64×64 inputs)."""
+    (for tests: a few blocks, 8–256 channels; Swin: window 2, so inputs of at
+    least 64×64, and two blocks in stage 1 so shifted windows are exercised).
+    Tiny versions of one family differ in depth only."""
     _check_name(name)
     return copy.deepcopy(_TINY[name])
 
@@ -138,6 +143,12 @@ def _image_shape(name, image_size, window_size):
                 f"{window_size}: keras-hub's Swin needs the stride-32 stage to hold a whole "
                 f"window, so height and width must be at least {32 * window_size}."
             )
+    if kind == "mit" and height != width:
+        # keras-hub's SegFormer attention takes H = W = sqrt(tokens).
+        raise ValueError(
+            f"image_size {image_size!r} is not square: keras-hub's MiT attention assumes "
+            "square feature maps, so height must equal width."
+        )
     return (height, width, 3)
 
 
@@ -166,7 +177,8 @@ def build_backbone(name, image_size, weights=None, **overrides):
     Args:
         name: a key of `BACKBONES`.
         image_size: int or (height, width), divisible by 32 (Swin: at least
-            32 × window_size; ResNet also accepts None for any size).
+            32 × window_size; MiT: square; ResNet also accepts None for any
+            size).
         weights: None (random weights, built offline from the hyperparameters
             in `BACKBONES`) or a keras-hub preset name / local preset
             directory (loaded with ``from_preset``; needs network access).
