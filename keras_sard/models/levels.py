@@ -1,8 +1,20 @@
-"""The input-size contract shared by every model builder: a 4-level pyramid
-with strides 4, 8, 16, 32 needs a height and width divisible by 32."""
+"""The feature-pyramid contract every model builder follows.
+
+Four levels with strides 4, 8, 16, 32 (channels_last), each the output of a
+layer named ``f"{name}_level_{i}"`` (i = 1..4) that a Distiller can tap; so
+the input height and width must be divisible by 32.
+
+>>> level_names("student")
+('student_level_1', 'student_level_2', 'student_level_3', 'student_level_4')
+"""
 
 PYRAMID_STRIDES = (4, 8, 16, 32)
 SIZE_MULTIPLE = 32
+
+
+def level_names(name):
+    """The four tappable level layers of the model (or pyramid) called `name`."""
+    return tuple(f"{name}_level_{i}" for i in range(1, len(PYRAMID_STRIDES) + 1))
 
 
 def normalize_image_size(image_size, allow_none=True):
@@ -20,8 +32,8 @@ def normalize_image_size(image_size, allow_none=True):
         if allow_none:
             return (None, None)
         raise ValueError(
-            "image_size is required for this backbone (it is built for one fixed input "
-            "size); pass an int or a (height, width) pair, each divisible by 32."
+            "image_size is required here (the model is built for one input size); pass an "
+            "int or a (height, width) pair, each divisible by 32."
         )
     if isinstance(image_size, int) and not isinstance(image_size, bool):
         size = (image_size, image_size)
