@@ -43,13 +43,16 @@ def millions(value):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("names", nargs="*", default=DEFAULT, choices=sorted(BACKBONES))
+    parser.add_argument("names", nargs="*", metavar="name", help=f"of {sorted(BACKBONES)}; default {list(DEFAULT)}")
     parser.add_argument("--image-size", type=int, default=512)
     args = parser.parse_args()
+    unknown = sorted(set(args.names) - set(BACKBONES))
+    if unknown:
+        parser.error(f"unknown backbones {unknown}; known: {sorted(BACKBONES)}")
     print(f"backend {keras.backend.backend()}, image_size {args.image_size}, random weights\n")
     print("| backbone | our pyramid | keras-hub backbone | keras-hub preset (metadata) | UPerNet-512 decoder | pyramid + decoder | paper | build s |")
     print("|---|---|---|---|---|---|---|---|")
-    for name in args.names:
+    for name in args.names or DEFAULT:
         start = time.time()
         backbone = build_backbone(name, args.image_size)
         pyramid = build_pyramid(backbone, name=name)

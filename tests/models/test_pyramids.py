@@ -72,19 +72,6 @@ def test_swin_pyramid_reuses_the_keras_hub_backbone(tmp_path):
         np.testing.assert_allclose(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name, image_size", [("swin_tiny", 48), ("mit_b0", (80, 80)), ("resnet50", (64, 100))])
-def test_sizes_not_divisible_by_32_are_rejected(name, image_size):
-    with pytest.raises(ValueError, match="image_size"):
-        build_backbone(name, image_size, **tiny_overrides(name))
-
-
-def test_sizes_keras_hub_cannot_run_are_rejected():
-    with pytest.raises(ValueError, match=r"image_size 32 .*window_size 2.*at least 64"):
-        build_backbone("swin_tiny", 32, **tiny_overrides("swin_tiny"))
-    with pytest.raises(ValueError, match=r"image_size \(64, 96\) is not square"):
-        build_backbone("mit_b0", (64, 96), **tiny_overrides("mit_b0"))
-
-
 def test_backbones_of_other_sizes_or_kinds_are_rejected():
     import keras_hub
 

@@ -56,14 +56,3 @@ def test_a_preset_that_cannot_be_fetched_says_so(monkeypatch):
     for part in ("'resnet_50_imagenet'", "network access", "weights=None", "Failed to resolve"):
         assert part in message
     assert isinstance(caught.value.__cause__, ConnectionError)
-
-
-def test_a_preset_of_another_architecture_is_rejected(monkeypatch):
-    import keras_hub
-
-    from keras_sard.models import build_backbone
-
-    deeper = build_backbone("resnet101", 64, **tiny_overrides("resnet101"))
-    monkeypatch.setattr(keras_hub.models.ResNetBackbone, "from_preset", lambda *a, **k: deeper)
-    with pytest.raises(ValueError, match=r"'resnet_101_imagenet' is not a resnet50.*stackwise_num_blocks"):
-        build_segmenter("resnet50", 2, 64, weights="resnet_101_imagenet", **tiny_overrides("resnet50"))
