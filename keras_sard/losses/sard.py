@@ -16,6 +16,7 @@ own W, P_S and g_θ, averages over levels and weights the two terms.
 import keras
 from keras import ops
 
+from keras_sard.backend import batch_normal
 from keras_sard.losses.base import DistillationLoss, SeedStateSaving, check_weight
 from keras_sard.structure import StructureWeights
 
@@ -274,7 +275,8 @@ class DistributionAlignmentLoss(SeedStateSaving, keras.layers.Layer):
     def call(self, teacher_projected, student_projected, weights=None):
         teacher = ops.stop_gradient(ops.cast(teacher_projected, "float32"))
         student = ops.cast(student_projected, "float32")
-        noise = keras.random.normal(ops.shape(teacher), dtype="float32", seed=self.seed_generator)
+        # One draw per image of the global batch, also under tf.distribute.
+        noise = batch_normal(ops.shape(teacher), seed=self.seed_generator)
         noisy = self.alpha**0.5 * teacher + (1.0 - self.alpha) ** 0.5 * noise
         predicted = self.denoiser(ops.concatenate([student, noisy], axis=-1))
         return weighted_squared_error(noise, predicted, weights)
