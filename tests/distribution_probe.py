@@ -9,7 +9,8 @@ own: JAX gets ``XLA_FLAGS=--xla_force_host_platform_device_count=2``,
 TensorFlow two logical CPUs.  Runs: ``single`` (no distribution) and, on JAX,
 ``data_parallel`` (keras.distribution.DataParallel) and ``model_parallel``
 (ModelParallel with the teacher's kernels split over the devices); on
-TensorFlow ``mirrored`` (tf.distribute.MirroredStrategy).
+TensorFlow ``mirrored`` (tf.distribute.MirroredStrategy).  Each run trains
+two clean epochs, then one whose first batch holds a NaN in one image.
 """
 
 import contextlib
@@ -67,6 +68,12 @@ def run(name, scope=contextlib.nullcontext()):
     history = distiller.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0).history
     out = {f"{name}/{key}": np.array(history[key]) for key in TERMS}
     out[f"{name}/skipped_steps"] = np.array(history["skipped_steps"])
+    # A NaN in one image, so on one replica only: every replica must skip
+    # that step (or their gradient all-reduce would hang), the other applies.
+    x[3, 2, 2, 0] = np.nan
+    history = distiller.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0).history
+    out[f"{name}/nan_epoch_skipped_steps"] = np.array(history["skipped_steps"])
+    out[f"{name}/nan_epoch_sard_fc"] = np.array(history["sard_fc"])
     for variable in distiller.student.trainable_variables:
         out[f"{name}/{variable.path}"] = keras.ops.convert_to_numpy(variable)
     return out, distiller

@@ -306,6 +306,12 @@ def test_bad_arguments():
         make_distiller(losses=[keras.losses.MeanSquaredError()])
     with pytest.raises(ValueError, match="`task_loss_weight`"):
         make_distiller(task_loss_weight=-1)
+    with pytest.raises(TypeError, match="`task_loss`"):
+        make_distiller(task_loss="sparse_categorical_crossentropy")
+    inputs = keras.Input((16, 16, 3))
+    classifier = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)), name="student")
+    with pytest.raises(ValueError, match=r"student must output segmentation logits.*\(None, 2\)"):
+        make_distiller(losses=[], student=classifier)
     with pytest.raises(ValueError, match="task_loss="):
         make_distiller().compile(optimizer="adam", loss="mse")
     with pytest.raises(ValueError, match="same term names"):

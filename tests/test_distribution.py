@@ -41,11 +41,16 @@ def test_distributed_losses_and_weights_match_one_device(results):
     single = {k.split("/", 1)[1]: v for k, v in results.items() if k.startswith("single/")}
     assert {"loss", "task_loss", "sard_fc", "sard_da"} <= set(single)
     assert np.all(single["skipped_steps"] == 0)
+    assert single["nan_epoch_skipped_steps"].tolist() == [1.0]  # the NaN batch, on every run
     for run in RUNS[BACKEND]:
         for key, expected in single.items():
             actual = results[f"{run}/{key}"]
-            # Losses (every term, the noisy L_DA included) and the weights after
-            # 4 SGD steps: a gradient summed over replicas would double them.
-            np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6, err_msg=f"{run}: {key}")
+            if "/" in key:
+                # Weights after 5 SGD steps (lr 0.5): a gradient summed instead of
+                # averaged over replicas moves them by ~1e-2; summation order
+                # leaves ~1e-6.
+                np.testing.assert_allclose(actual, expected, atol=1e-5, err_msg=f"{run}: {key}")
+            else:  # every loss term, the noisy L_DA included
+                np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6, err_msg=f"{run}: {key}")
     if BACKEND == "jax":
         assert int(results["model_parallel/teacher_kernel_shards"]) == 2

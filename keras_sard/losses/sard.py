@@ -13,6 +13,8 @@ Per tapped level, with W the teacher's structure weights (`StructureWeights`):
 own W, P_S and g_θ, averages over levels and weights the two terms.
 """
 
+import numbers
+
 import keras
 from keras import ops
 
@@ -249,7 +251,7 @@ class DistributionAlignmentLoss(SeedStateSaving, keras.layers.Layer):
     def __init__(self, alpha=0.5, hidden_channels=128, seed=None, **kwargs):
         kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
-        if not (isinstance(alpha, (int, float)) and 0.0 < alpha < 1.0):
+        if isinstance(alpha, bool) or not (isinstance(alpha, numbers.Real) and 0.0 < alpha < 1.0):
             raise ValueError(f"`alpha` must satisfy 0 < alpha < 1; got {alpha!r}.")
         if not isinstance(hidden_channels, int) or isinstance(hidden_channels, bool) or hidden_channels < 1:
             raise ValueError(f"`hidden_channels` must be an integer ≥ 1; got {hidden_channels!r}.")
