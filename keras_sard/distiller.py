@@ -102,7 +102,7 @@ class _InvalidLabels(keras.metrics.Metric):
     def __init__(self, name="invalid_labels"):
         super().__init__(name=name, dtype="float32")
         self.count = self.add_variable((), "zeros", name="count")
-        # Only the first replica's range is read back; it is for the message.
+        # Every replica holds the same (all-gathered) range: read it once.
         self.low = self.add_variable(
             (), keras.initializers.Constant(math.inf), name="low", aggregation="only_first_replica"
         )
@@ -198,6 +198,13 @@ class Distiller(keras.Model):
       BatchNorm statistics and the metrics left as they were — and counted in
       the ``skipped_steps`` log (per epoch).  Under ``mixed_float16`` the
       LossScaleOptimizer keeps handling overflowing gradients itself.
+
+    Scale: on JAX, `keras.distribution` (DataParallel, ModelParallel) gives
+    the numbers of one device on the same global batch; on TensorFlow, build
+    and compile under a `tf.distribute.MirroredStrategy` scope (see
+    `keras_sard.backend.tensorflow_steps` for what is per replica); PyTorch
+    trains on one device.  Mixed-precision policies leave every loss term and
+    structure map float32.
     """
 
     def __init__(

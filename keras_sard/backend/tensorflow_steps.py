@@ -6,6 +6,13 @@ the mean over its share, so the gradient is divided by the number of replicas
 before Keras' optimizer sums the replicas' gradients; the loss trackers add
 each replica's loss weighted by its images, so the logged loss is the global
 mean.  Whether a step is applied is decided once for all replicas.
+
+Per-image terms (SARD's L_FC and L_DA, whose noise is drawn for the global
+batch by `keras_sard.backend.batch_normal`; the cross-entropy when every image
+has as many labelled pixels) equal a single-device run's.  Batch-pooled
+statistics are per replica: the Dice term, and BatchNorm in the student
+(``BatchNormalization(synchronized=True)`` syncs it).  Keras' optimizers do
+not support ``gradient_accumulation_steps`` under MirroredStrategy.
 """
 
 import contextlib
