@@ -36,6 +36,8 @@ Example::
     trained_student = distiller.student
 """
 
+import math
+
 import keras
 from keras import ops, tree
 
@@ -80,7 +82,78 @@ def _output_shape(model, role):
             f"The {role} must have one output, the segmentation logits; it has "
             f"{len(outputs)}."
         )
-    return tuple(outputs[0].shape)
+    shape = tuple(outputs[0].shape)
+    if len(shape) != 4:
+        raise ValueError(
+            f"The {role} must output segmentation logits of shape (batch, height, "
+            f"width, classes) (channels_last); its output has shape {shape}."
+        )
+    return shape
+
+
+_LABEL_LOGS = ("invalid_labels", "invalid_labels_min", "invalid_labels_max")
+
+
+class _InvalidLabels(keras.metrics.Metric):
+    """Label pixels seen this epoch that are no class id and not the ignore
+    label, and the range of their values.  Its logs never reach the user: the
+    Distiller raises a ValueError as soon as the count is non-zero."""
+
+    def __init__(self, name="invalid_labels"):
+        super().__init__(name=name, dtype="float32")
+        self.count = self.add_variable((), "zeros", name="count")
+        # Every replica holds the same (all-gathered) range: read it once.
+        self.low = self.add_variable(
+            (), keras.initializers.Constant(math.inf), name="low", aggregation="only_first_replica"
+        )
+        self.high = self.add_variable(
+            (), keras.initializers.Constant(-math.inf), name="high", aggregation="only_first_replica"
+        )
+
+    def update_state(self, count, low, high):
+        self.count.assign_add(count)
+        self.low.assign(ops.minimum(self.low, low))
+        self.high.assign(ops.maximum(self.high, high))
+
+    def reset_state(self):
+        self.count.assign(0.0)
+        self.low.assign(math.inf)
+        self.high.assign(-math.inf)
+
+    def result(self):
+        return dict(zip(_LABEL_LOGS, (ops.convert_to_tensor(v) for v in (self.count, self.low, self.high))))
+
+
+def _raise_on_invalid_labels(logs, num_classes, ignore_label):
+    if not isinstance(logs, dict):
+        return
+    values = [logs.pop(key, None) for key in _LABEL_LOGS]
+    if values[0] is None or not float(values[0]) > 0:
+        return
+    low, high = (float(v) for v in values[1:])
+    span = f" (their values span [{low:g}, {high:g}])" if math.isfinite(low) else ""
+    classes = "" if num_classes is None else f" in [0, {num_classes})"
+    ignore = "" if ignore_label is None else f" or the ignore label {ignore_label}"
+    raise ValueError(
+        f"Labels must be integer class ids{classes}{ignore}; this batch holds "
+        f"pixels that are not{span}. The step was not applied. Map the dataset's "
+        "ids to train ids (e.g. Cityscapes' 34 label ids → 19 train ids), give "
+        "the student one output channel per class, and keep labels integers."
+    )
+
+
+def _check_metrics_have_labels(model, y):
+    if y is None and model._compile_metrics is not None:
+        raise ValueError(
+            "The metrics passed to compile() need labels, and the data gave "
+            "none; compile without metrics to distil on unlabelled images."
+        )
+
+
+def _check_compiled(model, method):
+    # Keras' PyTorch trainer reaches the optimizer before checking this.
+    if not model.compiled:
+        raise ValueError(f"You must call compile() before {method}().")
 
 
 @keras.saving.register_keras_serializable(package="keras_sard")
@@ -112,6 +185,26 @@ class Distiller(keras.Model):
     tapped layer that does not exist (with the closest names); a tapped map
     a loss cannot read (wrong rank, channels that do not match its
     arguments), naming both layers and their shapes.
+
+    Bad batches (checked inside the compiled step, on every backend):
+
+    - labels that are neither a class id in ``[0, K)`` (K = the student's
+      output channels, 2 when it has one) nor the task loss's ignore label,
+      or not integers: the step is not applied and `fit`/`evaluate` raise a
+      ValueError right after it;
+    - a non-finite loss (NaN/Inf in the images, the teacher's features or a
+      diverging loss) or non-finite gradients: the step is skipped — no
+      optimizer update (AdamW's decay and moments included), the student's
+      BatchNorm statistics and the metrics left as they were — and counted in
+      the ``skipped_steps`` log (per epoch).  Under ``mixed_float16`` the
+      LossScaleOptimizer keeps handling overflowing gradients itself.
+
+    Scale: on JAX, `keras.distribution` (DataParallel, ModelParallel) gives
+    the numbers of one device on the same global batch; on TensorFlow, build
+    and compile under a `tf.distribute.MirroredStrategy` scope (see
+    `keras_sard.backend.tensorflow_steps` for what is per replica); PyTorch
+    trains on one device.  Mixed-precision policies leave every loss term and
+    structure map float32.
     """
 
     def __init__(
@@ -143,6 +236,11 @@ class Distiller(keras.Model):
         self.teacher = teacher
         self.student = student
         self.distillation_losses = losses
+        if task_loss is not None and not callable(task_loss):
+            raise TypeError(
+                "`task_loss` must be a loss called as loss(labels, logits, "
+                f"sample_weight), e.g. SegmentationLoss(); got {task_loss!r}."
+            )
         self.task_loss = task_loss if task_loss is not None else SegmentationLoss()
         self.task_loss_weight = check_weight(task_loss_weight, "task_loss_weight")
         self._teacher_taps = FeatureTaps(
@@ -160,6 +258,11 @@ class Distiller(keras.Model):
                 "each loss its own `name`."
             )
         self.term_trackers = {n: keras.metrics.Mean(name=n) for n in names}
+        self.skipped_steps = keras.metrics.Sum(name="skipped_steps")
+        self._invalid_labels = _InvalidLabels()
+        channels = (_output_shape(student, "student") or (None,))[-1]
+        self.num_classes = None if channels is None else max(int(channels), 2)
+        self.ignore_label = getattr(self.task_loss, "ignore_label", 255)
         # Every variable exists now (teacher, student, losses built above).
         # Saying so makes saving record it, so loading restores the optimizer
         # state too instead of skipping it as "unbuilt".
@@ -235,20 +338,76 @@ class Distiller(keras.Model):
         total = sum(terms.values()) if terms else ops.zeros((), "float32")
         return total, terms, student_logits
 
-    def record_step(self, total, terms, x, y, y_pred, sample_weight=None):
-        """Update the loss trackers and compiled metrics; return the logs."""
+    def label_errors(self, y):
+        """``(count, smallest, largest)`` of the label values in `y` that are no
+        class id in ``[0, num_classes)``, not the ignore label, or not integers;
+        float32 scalars (±inf bounds when there are none).  Traceable."""
+        if y is None:
+            zero = ops.zeros((), "float32")
+            return zero, zero + math.inf, zero - math.inf
+        labels = ops.convert_to_tensor(y)
+        values = ops.cast(labels, "float32")
+        valid = values >= 0
+        if "float" in str(labels.dtype):
+            valid = ops.logical_and(valid, ops.equal(values, ops.floor(values)))
+        if self.num_classes is not None:
+            valid = ops.logical_and(valid, values < self.num_classes)
+        if self.ignore_label is not None:
+            valid = ops.logical_or(valid, ops.equal(values, float(self.ignore_label)))
+        invalid = ops.logical_not(valid)
+        count = ops.sum(ops.cast(invalid, "float32"))
+        low = ops.min(ops.where(invalid, values, math.inf))
+        high = ops.max(ops.where(invalid, values, -math.inf))
+        return count, low, high
+
+    def step_is_valid(self, total, gradients=None, label_count=None):
+        """True when the step may be applied: finite loss, valid labels, and
+        finite gradients (those are left to a LossScaleOptimizer, which lowers
+        its scale on overflow instead)."""
+        valid = ops.all(ops.isfinite(total))
+        if label_count is not None:
+            valid = ops.logical_and(valid, ops.equal(label_count, 0))
+        if gradients is not None and not isinstance(
+            self.optimizer, keras.optimizers.LossScaleOptimizer
+        ):
+            for gradient in gradients:
+                if gradient is not None:
+                    valid = ops.logical_and(valid, ops.all(ops.isfinite(gradient)))
+        return valid
+
+    def update_metrics(self, total, terms, x, y, y_pred, sample_weight=None):
+        """Update the loss trackers and the compiled metrics with one batch."""
         batch = ops.shape(tree.flatten(x)[0])[0]
         self._loss_tracker.update_state(total, sample_weight=batch)
         for name, value in terms.items():
             self.term_trackers[name].update_state(value, sample_weight=batch)
-        if y is None:
-            if self._compile_metrics is not None:
-                raise ValueError(
-                    "The metrics passed to compile() need labels, and the data gave "
-                    "none; compile without metrics to distil on unlabelled images."
-                )
-            return {m.name: m.result() for m in [self._loss_tracker, *self.term_trackers.values()]}
-        return self.compute_metrics(x, y, y_pred, sample_weight)
+        if y is not None and self._compile_metrics is not None:
+            self._compile_metrics.update_state(y, y_pred, sample_weight)
+
+    def update_step_checks(self, applied, label_errors, share=1.0):
+        """Count a skipped step and record invalid labels.  `share` is this
+        replica's part (1/num_replicas under tf.distribute, where every replica
+        adds its share of the same, all-reduced values)."""
+        skipped = 1.0 - ops.cast(applied, "float32")
+        self.skipped_steps.update_state(skipped * share)
+        count, low, high = label_errors
+        self._invalid_labels.update_state(count * share, low, high)
+
+    def step_logs(self, y):
+        """Every metric's result, the label check's included (`fit` pops it)."""
+        _check_metrics_have_labels(self, y)
+        return super().get_metrics_result()
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        # Keras' symbolic build calls this before the first step.
+        _check_metrics_have_labels(self, y)
+        return super().compute_metrics(x, y, y_pred, sample_weight)
+
+    def get_metrics_result(self):
+        logs = super().get_metrics_result()
+        for key in _LABEL_LOGS:
+            logs.pop(key, None)
+        return logs
 
     # ------------------------------------------------- the per-backend steps
 
@@ -258,7 +417,49 @@ class Distiller(keras.Model):
     def test_step(self, *args):
         return steps.test_step(self, *args)
 
+    def make_train_function(self, force=False):
+        super().make_train_function(force)
+        self.train_function = self._checked(self.train_function)
+        return self.train_function
+
+    def make_test_function(self, force=False):
+        super().make_test_function(force)
+        self.test_function = self._checked(self.test_function)
+        return self.test_function
+
+    def _checked(self, function):
+        """`function` (Keras' compiled step loop) followed, in Python, by the
+        label check: the one place where an error can be raised on every
+        backend, jit_compile (XLA drops TF assertions) and tf.distribute
+        included."""
+        if function is None or getattr(function, "_keras_sard_checked", False):
+            return function
+
+        def checked(*args, **kwargs):
+            outputs = function(*args, **kwargs)
+            logs = outputs[0] if isinstance(outputs, tuple) else outputs
+            try:
+                _raise_on_invalid_labels(logs, self.num_classes, self.ignore_label)
+            except ValueError:
+                # Leave the model as the (skipped) step left it, ready for
+                # the next call once the data is fixed.
+                steps.keep_state(self, outputs)
+                self._invalid_labels.reset_state()
+                raise
+            return outputs
+
+        checked._keras_sard_checked = True
+        return checked
+
     # ------------------------------------------------------------- compile
+
+    def fit(self, *args, **kwargs):
+        _check_compiled(self, "fit")
+        return super().fit(*args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        _check_compiled(self, "evaluate")
+        return super().evaluate(*args, **kwargs)
 
     def compile(self, optimizer="rmsprop", loss=None, **kwargs):
         """`keras.Model.compile` without `loss`: the Distiller's loss is its

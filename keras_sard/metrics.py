@@ -42,6 +42,11 @@ def _one_hot_in_range(ids, num_classes):
     return ops.one_hot(ops.where(in_range, ids, -1), num_classes, dtype="float32")
 
 
+def _check_ignore_label(ignore_label):
+    if ignore_label is not None and (isinstance(ignore_label, bool) or not isinstance(ignore_label, int)):
+        raise ValueError(f"`ignore_label` must be an integer or None; got {ignore_label!r}.")
+
+
 def _check_num_classes(num_classes):
     if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
         raise ValueError(
@@ -65,6 +70,7 @@ class MeanIoU(keras.metrics.MeanIoU):
 
     def __init__(self, num_classes, ignore_label=255, name="miou", dtype=None):
         _check_num_classes(num_classes)
+        _check_ignore_label(ignore_label)
         super().__init__(
             num_classes=num_classes,
             name=name,
@@ -131,8 +137,9 @@ class BoundaryIoU(keras.metrics.Metric):
     def __init__(self, num_classes, ignore_label=255, dilation_ratio=0.02, name="biou", dtype=None):
         super().__init__(name=name, dtype=dtype)
         _check_num_classes(num_classes)
-        if not (isinstance(dilation_ratio, (int, float)) and dilation_ratio >= 0):
-            raise ValueError(f"`dilation_ratio` must be a number ≥ 0; got {dilation_ratio!r}.")
+        _check_ignore_label(ignore_label)
+        if not (isinstance(dilation_ratio, (int, float)) and 0 <= dilation_ratio < math.inf):
+            raise ValueError(f"`dilation_ratio` must be a finite number ≥ 0; got {dilation_ratio!r}.")
         self.num_classes = num_classes
         self.ignore_label = ignore_label
         self.dilation_ratio = float(dilation_ratio)

@@ -193,6 +193,8 @@ def _geometric_mean(gx, gy, jxx, jxy, jyy):
 
 
 def _validate_scales(scales, sigma0):
+    if not (isinstance(sigma0, (int, float, np.number)) and 0 < sigma0 < math.inf):
+        raise ValueError(f"`sigma0` must be a finite number > 0; got {sigma0!r}.")
     if scales is None:
         return None
     scales = tuple(float(s) for s in scales)
@@ -200,8 +202,6 @@ def _validate_scales(scales, sigma0):
         raise ValueError(
             f"`scales` must be None or a non-empty sequence of positive σ; got {scales}."
         )
-    if not sigma0 > 0:
-        raise ValueError(f"`sigma0` must be > 0; got {sigma0}.")
     return scales
 
 
@@ -479,13 +479,12 @@ class StructureWeights(_StructureLayer):
             ("beta_corner", beta_corner),
             ("beta_density", beta_density),
         ):
-            if not (isinstance(value, (int, float, np.number)) and value >= 0):
-                raise ValueError(f"`{name}` must be a number ≥ 0; got {value!r}.")
-        if beta_edge == 0 and beta_corner == 0 and beta_density == 0:
-            # S would be 0 everywhere and W silently uniform.
+            if not (isinstance(value, (int, float, np.number)) and 0 <= value < math.inf):
+                raise ValueError(f"`{name}` must be a finite number ≥ 0; got {value!r}.")
+        if not beta_edge + beta_corner + beta_density > 0:
             raise ValueError(
-                "At least one of `beta_edge`, `beta_corner`, `beta_density` must be > 0; "
-                "got all 0 (for uniform weights use SARDLoss(weighting='uniform'))."
+                "At least one of `beta_edge`, `beta_corner`, `beta_density` must be > 0 "
+                "(with all three 0, W would be uniform: use SARDLoss(weighting=\"uniform\"))."
             )
         if density not in DENSITY_METHODS:
             raise ValueError(

@@ -2,18 +2,21 @@
 
 Run by tests/test_cross_backend.py once per backend; writes an .npz of every
 quantity so the test can compare backends.  Weights come from a NumPy RNG, and
-the noise of L_DA is injected, since each backend's random stream differs.
+the noise of L_DA is injected, since each backend's random stream differs
+(keras.random.normal with one seed gives other numbers on each backend).
 """
 
 import os
 import sys
+import zlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_sard import losses, metrics, structure  # noqa: E402
+from helpers import tiny_batch, tiny_segmenter  # noqa: E402
+from keras_sard import Distiller, losses, metrics, structure  # noqa: E402
 
 
 def set_weights_from_numpy(layer, seed):
@@ -59,6 +62,31 @@ def probe():
     for metric in (metrics.MeanIoU(4), metrics.BoundaryIoU(4)):
         metric.update_state(labels, logits)
         out[f"metrics/{metric.name}"] = metric.result()
+
+    # The Distiller: every weight from a NumPy RNG keyed by its path, one fixed
+    # batch, the same injected noise; one evaluation step each.
+    teacher, student = tiny_segmenter("teacher", 6), tiny_segmenter("student", 4)
+    sard = losses.SARDLoss(
+        ["teacher_level_1", "teacher_level_2"], ["student_level_1", "student_level_2"],
+        radius=2, hidden_channels=5, name="sard",
+    )
+    distiller = Distiller(teacher, student, [sard])
+    for variable in distiller.weights:
+        if "seed" in variable.path:
+            continue
+        weights = np.random.default_rng(zlib.crc32(variable.path.encode()))
+        shape = tuple(variable.shape)
+        if "moving_variance" in variable.path:
+            value = weights.uniform(0.5, 1.5, size=shape)
+        else:
+            value = weights.normal(scale=0.3, size=shape)
+        variable.assign(value.astype("float32"))
+    x, y = tiny_batch(np.random.default_rng(5), n=2)
+    distiller.compile(optimizer="sgd")
+    # Keras' compiled evaluation step (an eager JAX forward would compile op by op).
+    logs = distiller.test_on_batch(x, y, return_dict=True)
+    for name in ("loss", "task_loss", "sard_fc", "sard_da"):
+        out[f"distiller/{name}"] = np.float32(logs[name])
     return {key: keras.ops.convert_to_numpy(value) for key, value in out.items()}
 
 

@@ -64,6 +64,9 @@ def test_one_teacher_and_one_student_forward_per_step(rng):
     student, student_count = counted(tiny_segmenter("student", 4))
     distiller = compile_(make_distiller(teacher=teacher, student=student), run_eagerly=True)
     x, y = tiny_batch(rng, n=6)
+    # Keras' first fit traces `call` once symbolically to build the compiled
+    # metrics (on JAX and PyTorch): that is no training forward pass.
+    distiller.fit(x[:2], y[:2], batch_size=2, epochs=1, verbose=0)
     teacher_count.calls = student_count.calls = 0
     distiller.fit(x, y, batch_size=2, epochs=1, verbose=0)  # 3 steps
     assert (teacher_count.calls, student_count.calls) == (3, 3)
@@ -219,12 +222,24 @@ class StopAfterEpoch(keras.callbacks.Callback):
             raise RuntimeError("interrupted")
 
 
+def training_state(distiller):
+    """Everything a resumed run must restore, by path: the student, the
+    distillation heads (P_S, g_θ), the L_DA noise generators' state and the
+    optimizer (iterations, moments)."""
+    variables = list(distiller.student.variables)
+    for loss in distiller.distillation_losses:
+        variables += loss.variables  # heads and SeedGenerator states
+    state = {v.path: to_numpy(v) for v in variables}
+    state.update({f"optimizer/{v.name}": to_numpy(v) for v in distiller.optimizer.variables})
+    return state
+
+
 def test_backup_and_restore_resumes_without_losing_an_epoch(tmp_path, rng):
     x, y = tiny_batch(rng)
 
     def run(callbacks):
         keras.utils.set_random_seed(1)
-        distiller = compile_(make_distiller())
+        distiller = compile_(make_distiller(), optimizer=keras.optimizers.AdamW(1e-2, weight_decay=0.1))
         history = distiller.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0, callbacks=callbacks)
         return distiller, history
 
@@ -234,8 +249,11 @@ def test_backup_and_restore_resumes_without_losing_an_epoch(tmp_path, rng):
         run([backup, StopAfterEpoch(1)])
     resumed, history = run([keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))])
     assert history.epoch == [2]  # epochs 0 and 1 were done before the interruption
-    for a, b in zip(reference.student.get_weights(), resumed.student.get_weights()):
-        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+    expected, actual = training_state(reference), training_state(resumed)
+    assert set(actual) == set(expected)
+    assert any("seed" in path for path in expected) and int(expected["optimizer/iteration"]) == 6
+    for path, value in expected.items():
+        np.testing.assert_allclose(actual[path], value, rtol=1e-6, atol=1e-7, err_msg=path)
 
 
 def test_model_checkpoint_and_tensorboard(tmp_path, rng):
@@ -288,6 +306,12 @@ def test_bad_arguments():
         make_distiller(losses=[keras.losses.MeanSquaredError()])
     with pytest.raises(ValueError, match="`task_loss_weight`"):
         make_distiller(task_loss_weight=-1)
+    with pytest.raises(TypeError, match="`task_loss`"):
+        make_distiller(task_loss="sparse_categorical_crossentropy")
+    inputs = keras.Input((16, 16, 3))
+    classifier = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)), name="student")
+    with pytest.raises(ValueError, match=r"student must output segmentation logits.*\(None, 2\)"):
+        make_distiller(losses=[], student=classifier)
     with pytest.raises(ValueError, match="task_loss="):
         make_distiller().compile(optimizer="adam", loss="mse")
     with pytest.raises(ValueError, match="same term names"):
@@ -297,3 +321,95 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="compile"):
         x, y = tiny_batch(np.random.default_rng(0), n=2)
         make_distiller().evaluate(x, y, verbose=0)
+
+
+# ------------------------------------------------------- mixed precision
+
+
+class DistillationTerms(keras.Operation):
+    """The loss, its terms and the first level's W, for their dtypes: traced
+    symbolically (an eager forward costs minutes of op-by-op compiles on JAX)."""
+
+    def __init__(self, distiller):
+        super().__init__()
+        self.distiller = distiller
+
+    def call(self, x, y):
+        total, terms, logits = self.distiller.compute_distillation(x, y, training=True)
+        with self.distiller._teacher_taps.record() as features:
+            self.distiller.teacher(x)
+        structure = self.distiller.distillation_losses[0].structure(features["teacher_level_1"])
+        return {"total": total, "structure": structure, **terms}
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_keeps_losses_and_structure_float32(policy, rng):
+    x, y = tiny_batch(rng, n=4)
+    keras.config.set_dtype_policy(policy)
+    try:
+        distiller = compile_(make_distiller(), optimizer="adamw")
+        if policy == "mixed_float16":  # Keras adds loss scaling; the steps call scale_loss
+            assert isinstance(distiller.optimizer, keras.optimizers.LossScaleOptimizer)
+        history = distiller.fit(x, y, batch_size=2, epochs=1, verbose=0).history
+        specs = DistillationTerms(distiller).compute_output_spec(
+            keras.KerasTensor(x.shape, "float32"), keras.KerasTensor(y.shape, "int32")
+        )
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert distiller.student.compute_dtype == distiller.teacher.compute_dtype == policy.split("_")[1]
+    assert {name: spec.dtype for name, spec in specs.items()} == dict.fromkeys(specs, "float32")
+    for name in ("loss", "task_loss", "sard_fc", "sard_da"):
+        assert np.all(np.isfinite(history[name])), name
+    assert history["skipped_steps"] == [0.0]
+
+
+# ---------------------------------------------------------- bad batches
+
+
+def test_non_finite_batch_is_skipped_and_counted_never_applied(rng):
+    x, y = tiny_batch(rng, n=4)
+    distiller = compile_(make_distiller(), optimizer=keras.optimizers.AdamW(1e-2, weight_decay=0.1))
+    logs = distiller.train_on_batch(x[:2], y[:2], return_dict=True)
+    assert logs["skipped_steps"] == 0.0
+    before = training_state(distiller)
+    bad = x[2:].copy()
+    bad[0, 3, 5, 1] = np.nan  # one pixel of one image
+    logs = distiller.train_on_batch(bad, y[2:], return_dict=True)
+    assert logs["skipped_steps"] == 1.0
+    after = training_state(distiller)
+    for path, value in before.items():
+        if "seed" not in path:  # the noise stream may move on; nothing else does
+            np.testing.assert_array_equal(after[path], value, err_msg=path)
+    # Evaluation leaves the batch out of every metric and counts it.
+    inf = x.copy()
+    inf[1, 0, 0, 0] = np.inf
+    logs = distiller.evaluate(inf, y, batch_size=2, verbose=0, return_dict=True)
+    assert logs["skipped_steps"] == 1.0
+    assert all(np.isfinite(v) for v in logs.values())
+    expected = distiller.evaluate(x[2:], y[2:], batch_size=2, verbose=0, return_dict=True)
+    for key in ("task_loss", "sard_fc", "miou", "biou"):  # L_DA draws new noise each call
+        np.testing.assert_allclose(logs[key], expected[key], rtol=1e-5, err_msg=key)
+
+
+def test_invalid_labels_raise_and_the_step_is_not_applied(rng):
+    x, y = tiny_batch(rng, n=2)
+    distiller = compile_(make_distiller())
+    before = training_state(distiller)
+    # K = 2 classes, 255 the ignore label: 2, -1 and 0.5 are no class ids.
+    message = r"class ids in \[0, 2\) or the ignore label 255.*span \[{}, {}\]"
+    for bad_value in (2, -1):
+        labels = y.copy()
+        labels[1, 4, 4] = bad_value
+        with pytest.raises(ValueError, match=message.format(bad_value, bad_value)):
+            distiller.train_on_batch(x, labels)
+    after = training_state(distiller)
+    for path, value in before.items():
+        if "seed" not in path:
+            np.testing.assert_array_equal(after[path], value, err_msg=path)
+    labels = y.astype("float32")
+    labels[0, 0, 0] = 0.5
+    with pytest.raises(ValueError, match=message.format(0.5, 0.5)):
+        distiller.evaluate(x, labels, batch_size=2, verbose=0)
+    # The model trains on once the labels are fixed.
+    logs = distiller.train_on_batch(x, y, return_dict=True)
+    assert logs["skipped_steps"] == 0.0 and np.isfinite(logs["loss"])

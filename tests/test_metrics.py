@@ -115,3 +115,8 @@ def test_bad_arguments():
         BoundaryIoU(num_classes=0)
     with pytest.raises(ValueError, match="`dilation_ratio`"):
         BoundaryIoU(3, dilation_ratio=-0.1)
+    with pytest.raises(ValueError, match="`dilation_ratio`"):
+        BoundaryIoU(3, dilation_ratio=float("inf"))
+    for metric in (MeanIoU, BoundaryIoU):
+        with pytest.raises(ValueError, match="`ignore_label`"):
+            metric(3, ignore_label="255")

@@ -239,3 +239,12 @@ def test_config_and_keras_file_round_trip(tmp_path, rng, layer):
     x = random_features(rng, (2, 12, 10, 4))
     np.testing.assert_array_equal(to_numpy(loaded(x)), to_numpy(model(x)))
     assert loaded.layers[-1].get_config() == layer.get_config()
+
+
+def test_betas_must_be_finite_and_not_all_zero_sigma0_always_checked():
+    with pytest.raises(ValueError, match="`beta_edge`"):
+        StructureWeights(beta_edge=float("inf"))
+    with pytest.raises(ValueError, match="At least one of `beta_edge`.*uniform"):
+        StructureWeights(beta_edge=0, beta_corner=0, beta_density=0)
+    with pytest.raises(ValueError, match="`sigma0`"):
+        EdgeStrength(sigma0=-1.0)  # unused without scales, still a wrong value

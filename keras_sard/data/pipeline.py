@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple, Union
 
+import numpy as np
 import tensorflow as tf
 
 from keras_sard.data.augment import ColorJitter, augment_pair, pad_pair, resize_pair
@@ -141,8 +142,9 @@ def make_pipeline(
     if not isinstance(data, SegmentationData):
         raise TypeError(f"data must be a SegmentationData (from a keras_sard.data reader), "
                         f"got {type(data).__name__}.")
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    for name, value in (("batch_size", batch_size), ("shuffle_buffer", shuffle_buffer)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
     _check_mean_std(mean, std)
     ignore = int(data.ignore_label)
     shuffle = training if shuffle is None else shuffle

@@ -13,9 +13,12 @@ Per tapped level, with W the teacher's structure weights (`StructureWeights`):
 own W, P_S and g_θ, averages over levels and weights the two terms.
 """
 
+import numbers
+
 import keras
 from keras import ops
 
+from keras_sard.backend import batch_normal
 from keras_sard.losses.base import DistillationLoss, SeedStateSaving, check_weight
 from keras_sard.structure import StructureWeights
 
@@ -248,7 +251,7 @@ class DistributionAlignmentLoss(SeedStateSaving, keras.layers.Layer):
     def __init__(self, alpha=0.5, hidden_channels=128, seed=None, **kwargs):
         kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
-        if not (isinstance(alpha, (int, float)) and 0.0 < alpha < 1.0):
+        if isinstance(alpha, bool) or not (isinstance(alpha, numbers.Real) and 0.0 < alpha < 1.0):
             raise ValueError(f"`alpha` must satisfy 0 < alpha < 1; got {alpha!r}.")
         if not isinstance(hidden_channels, int) or isinstance(hidden_channels, bool) or hidden_channels < 1:
             raise ValueError(f"`hidden_channels` must be an integer ≥ 1; got {hidden_channels!r}.")
@@ -274,7 +277,8 @@ class DistributionAlignmentLoss(SeedStateSaving, keras.layers.Layer):
     def call(self, teacher_projected, student_projected, weights=None):
         teacher = ops.stop_gradient(ops.cast(teacher_projected, "float32"))
         student = ops.cast(student_projected, "float32")
-        noise = keras.random.normal(ops.shape(teacher), dtype="float32", seed=self.seed_generator)
+        # One draw per image of the global batch, also under tf.distribute.
+        noise = batch_normal(ops.shape(teacher), seed=self.seed_generator)
         noisy = self.alpha**0.5 * teacher + (1.0 - self.alpha) ** 0.5 * noise
         predicted = self.denoiser(ops.concatenate([student, noisy], axis=-1))
         return weighted_squared_error(noise, predicted, weights)

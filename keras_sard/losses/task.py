@@ -5,6 +5,8 @@ as the paper; several channels use softmax cross-entropy + Dice averaged over
 classes.  Pixels whose label is ``ignore_label`` (255) count nowhere.
 """
 
+import math
+
 import keras
 from keras import ops
 
@@ -42,10 +44,22 @@ def _pixel_weights(valid, sample_weight):
     if sample_weight is None:
         return weights
     sample_weight = ops.cast(ops.convert_to_tensor(sample_weight), "float32")
-    if len(sample_weight.shape) == 1:
+    shape = tuple(sample_weight.shape)
+    if len(shape) == 4 and shape[-1] == 1:
+        sample_weight, shape = sample_weight[..., 0], shape[:3]
+    expected = (tuple(valid.shape[:1]), tuple(valid.shape))
+    if not any(
+        len(shape) == len(e) and all(a is None or b is None or a == b for a, b in zip(shape, e))
+        for e in expected
+    ):
+        # Anything else would broadcast against the label map silently.
+        raise ValueError(
+            "`sample_weight` must weigh each image (batch,) or each pixel "
+            f"(batch, height, width[, 1]) of labels shaped {tuple(valid.shape)}; "
+            f"got shape {tuple(sample_weight.shape)}."
+        )
+    if len(shape) == 1:
         sample_weight = ops.reshape(sample_weight, (-1, 1, 1))
-    elif len(sample_weight.shape) == 4 and sample_weight.shape[-1] == 1:
-        sample_weight = sample_weight[..., 0]
     return weights * sample_weight
 
 
@@ -93,10 +107,10 @@ class SegmentationLoss(keras.losses.Loss):
             ("cross_entropy_weight", cross_entropy_weight),
             ("dice_weight", dice_weight),
         ):
-            if not (isinstance(value, (int, float)) and value >= 0):
-                raise ValueError(f"`{argument}` must be a number ≥ 0; got {value!r}.")
-        if not (isinstance(smooth, (int, float)) and smooth > 0):
-            raise ValueError(f"`smooth` must be a number > 0; got {smooth!r}.")
+            if not (isinstance(value, (int, float)) and 0 <= value < math.inf):
+                raise ValueError(f"`{argument}` must be a finite number ≥ 0; got {value!r}.")
+        if not (isinstance(smooth, (int, float)) and 0 < smooth < math.inf):
+            raise ValueError(f"`smooth` must be a finite number > 0; got {smooth!r}.")
         if ignore_label is not None and not isinstance(ignore_label, int):
             raise ValueError(f"`ignore_label` must be an integer or None; got {ignore_label!r}.")
         self.ignore_label = ignore_label

@@ -22,15 +22,10 @@ Example::
 import keras
 from keras import layers
 
-from keras_sard.models.image_size import normalize_image_size
+from keras_sard.models.levels import level_names, normalize_image_size
 from keras_sard.models.upernet import upernet_decoder
 
-__all__ = ["build_small_segmenter", "level_names"]
-
-
-def level_names(name="small"):
-    """The four tappable level layers of `build_small_segmenter(name=name)`."""
-    return tuple(f"{name}_level_{i}" for i in range(1, 5))
+__all__ = ["build_small_segmenter"]
 
 
 def _conv_bn_relu(x, filters, strides, name, relu_name=None):
@@ -69,7 +64,7 @@ def build_small_segmenter(num_classes, image_size=None, widths=(16, 32, 64, 128)
     for i, filters in enumerate(widths, start=1):
         if i > 1:
             x = _conv_bn_relu(x, filters, 2, f"{name}_level_{i}_down")
-        x = _conv_bn_relu(x, filters, 1, f"{name}_level_{i}_block", relu_name=f"{name}_level_{i}")
+        x = _conv_bn_relu(x, filters, 1, f"{name}_level_{i}_block", relu_name=level_names(name)[i - 1])
         features.append(x)
     logits = upernet_decoder(
         features, num_classes, channels=decoder_channels, pool_scales=(1,), dropout=0.0,

@@ -28,18 +28,14 @@ class ResizeLike(layers.Layer):
     to the spatial size of ``reference``: ``ResizeLike()([x, reference])``.
 
     A 1×1 map is broadcast, which works for any (even unknown) size; other
-    maps need the reference's size to be known when the layer runs (always
-    true on JAX and PyTorch, and on TensorFlow when the input size is fixed).
+    maps need the reference's size to be known when the model is built.
     """
 
     def call(self, inputs):
         x, reference = inputs
         if x.shape[1] == 1 and x.shape[2] == 1:
             return x * ops.ones_like(reference[..., :1], dtype=x.dtype)
-        height, width = reference.shape[1], reference.shape[2]
-        if height is None or width is None:
-            height, width = ops.shape(reference)[1], ops.shape(reference)[2]
-        return ops.image.resize(x, (height, width), interpolation="bilinear")
+        return ops.image.resize(x, tuple(reference.shape[1:3]), interpolation="bilinear")
 
     def compute_output_shape(self, input_shape):
         x_shape, reference_shape = input_shape
@@ -68,8 +64,8 @@ def upernet_decoder(
             exactly twice the size of the next).
         num_classes: output channels of the logits.
         channels: width of the decoder (512 in the paper / mmsegmentation).
-        pool_scales: PPM bin sizes on the last level. Bins other than 1 need a
-            known input size on TensorFlow (see `ResizeLike`).
+        pool_scales: PPM bin sizes on the last level. Bins other than 1 need
+            maps of a known size (a model built for one image size).
         dropout: dropout rate before the classifier (0.1 in mmsegmentation).
         upsample: factor from the first level to the input resolution.
         name: prefix of every layer name.
@@ -91,9 +87,18 @@ def upernet_decoder(
 
     # Pyramid pooling on the last level.
     last = features[-1]
+    if any(s != 1 for s in pool_scales) and None in tuple(last.shape[1:3]):
+        raise ValueError(
+            f"pool_scales {pool_scales} need feature maps of a known size, but the last level's "
+            f"shape is {tuple(last.shape)}: build the model for a fixed image_size, or use "
+            "pool_scales=(1,)."
+        )
     branches = [last]
     for scale in pool_scales:
-        pooled = layers.AdaptiveAveragePooling2D(scale, name=f"{name}_ppm_{scale}_pool")(last)
+        if scale == 1:  # global pooling, any input size
+            pooled = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_ppm_{scale}_pool")(last)
+        else:
+            pooled = layers.AdaptiveAveragePooling2D(scale, name=f"{name}_ppm_{scale}_pool")(last)
         pooled = _conv_bn_relu(pooled, channels, 1, f"{name}_ppm_{scale}")
         branches.append(ResizeLike(name=f"{name}_ppm_{scale}_resize")([pooled, last]))
     psp = layers.Concatenate(name=f"{name}_ppm_concat")(branches)

@@ -208,6 +208,9 @@ def test_bad_arguments_are_named():
         make_pipeline(data.dataset, batch_size=1, training=False)
     with pytest.raises(ValueError, match="ColorJitter.brightness"):
         ColorJitter(brightness=1.5)
+    for batch_size, shuffle_buffer, name in ((1.5, 8, "batch_size"), (True, 8, "batch_size"), (1, 0, "shuffle_buffer")):
+        with pytest.raises(ValueError, match=f"{name} must be an integer"):
+            make_pipeline(data, batch_size=batch_size, training=False, shuffle_buffer=shuffle_buffer)
 
 
 def test_pipeline_feeds_keras_fit_on_this_backend():

@@ -104,3 +104,15 @@ def test_bad_shapes():
         SegmentationLoss()(np.zeros((2, 4, 4, 3), "int32"), np.zeros((2, 4, 4, 3), "float32"))
     with pytest.raises(ValueError, match="Predictions must be logits"):
         SegmentationLoss()(np.zeros((2, 4, 4), "int32"), np.zeros((2, 4, 4), "float32"))
+
+
+def test_bad_weights_and_sample_weight_shapes():
+    for kwargs, name in (({"cross_entropy_weight": float("inf")}, "cross_entropy_weight"),
+                         ({"smooth": float("nan")}, "smooth")):
+        with pytest.raises(ValueError, match=f"`{name}`"):
+            SegmentationLoss(**kwargs)
+    labels, logits = np.zeros((2, 4, 3), "int32"), np.zeros((2, 4, 3, 2), "float32")
+    # (2, 1) would broadcast along the width; (3,) is not one weight per image.
+    for shape in ((2, 1), (3,), (2, 4, 4)):
+        with pytest.raises(ValueError, match=r"`sample_weight`.*\(2, 4, 3\)"):
+            SegmentationLoss()(labels, logits, np.ones(shape, "float32"))

@@ -8,8 +8,8 @@ from keras_sard.models import build_small_segmenter, level_names
 
 
 def test_levels_strides_channels_and_logits():
-    widths = (8, 12, 16, 24)
-    model = build_small_segmenter(num_classes=5, image_size=(64, 96), widths=widths, name="net")
+    widths = (8, 16, 16, 32)
+    model = build_small_segmenter(num_classes=5, image_size=(64, 96), widths=widths, decoder_channels=16, name="net")
     assert level_names("net") == tuple(f"net_level_{i}" for i in range(1, 5))
     for i, (name, channels) in enumerate(zip(level_names("net"), widths)):
         stride = 4 * 2**i
@@ -21,7 +21,7 @@ def test_levels_strides_channels_and_logits():
 
 
 def test_any_size_when_image_size_is_none():
-    model = build_small_segmenter(num_classes=2, widths=(8, 8, 8, 8), name="free")
+    model = build_small_segmenter(num_classes=2, widths=(8, 8, 16, 16), decoder_channels=16, name="free")
     for size in ((32, 32), (96, 64)):
         out = model(np.zeros((1, *size, 3), "float32"))
         assert tuple(out.shape) == (1, *size, 2)
@@ -39,7 +39,7 @@ def test_bad_widths_are_rejected():
 
 
 def test_keras_round_trip(tmp_path):
-    model = build_small_segmenter(num_classes=3, image_size=32, widths=(8, 8, 16, 16), name="rt")
+    model = build_small_segmenter(num_classes=3, image_size=32, widths=(8, 8, 16, 16), decoder_channels=16, name="rt")
     x = np.random.default_rng(1).random((1, 32, 32, 3)).astype("float32")
     path = tmp_path / "small.keras"
     model.save(path)

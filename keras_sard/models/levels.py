@@ -1,8 +1,22 @@
-"""The input-size contract shared by every model builder: a 4-level pyramid
-with strides 4, 8, 16, 32 needs a height and width divisible by 32."""
+"""The feature-pyramid contract every model builder follows.
+
+Four levels with strides 4, 8, 16, 32 (channels_last), each the output of a
+layer named ``f"{name}_level_{i}"`` (i = 1..4) that a Distiller can tap; so
+the input height and width must be divisible by 32.
+
+>>> level_names("student")
+('student_level_1', 'student_level_2', 'student_level_3', 'student_level_4')
+"""
+
+import numbers
 
 PYRAMID_STRIDES = (4, 8, 16, 32)
 SIZE_MULTIPLE = 32
+
+
+def level_names(name):
+    """The four tappable level layers of the model (or pyramid) called `name`."""
+    return tuple(f"{name}_level_{i}" for i in range(1, len(PYRAMID_STRIDES) + 1))
 
 
 def normalize_image_size(image_size, allow_none=True):
@@ -20,11 +34,13 @@ def normalize_image_size(image_size, allow_none=True):
         if allow_none:
             return (None, None)
         raise ValueError(
-            "image_size is required for this backbone (it is built for one fixed input "
-            "size); pass an int or a (height, width) pair, each divisible by 32."
+            "image_size is required here (the model is built for one input size); pass an "
+            "int or a (height, width) pair, each divisible by 32."
         )
-    if isinstance(image_size, int) and not isinstance(image_size, bool):
+    if _is_int(image_size):
         size = (image_size, image_size)
+    elif isinstance(image_size, str):
+        size = ()
     else:
         try:
             size = tuple(image_size)
@@ -41,7 +57,7 @@ def normalize_image_size(image_size, allow_none=True):
         if value is None and allow_none:
             checked.append(None)
             continue
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        if not _is_int(value) or value <= 0:
             raise ValueError(
                 f"image_size must hold positive ints (or None for any size); got {image_size!r}."
             )
@@ -51,5 +67,9 @@ def normalize_image_size(image_size, allow_none=True):
                 f"pyramid has strides {PYRAMID_STRIDES}, so height and width must be multiples "
                 f"of {SIZE_MULTIPLE} (e.g. {(value // SIZE_MULTIPLE + 1) * SIZE_MULTIPLE})."
             )
-        checked.append(value)
+        checked.append(int(value))
     return tuple(checked)
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
