@@ -82,7 +82,7 @@ def _data_parent():
     group = parent.add_argument_group("data")
     group.add_argument("--dataset", default="synthetic",
                        help="synthetic (default), monuseg, isaid, cellbin, loveda, cityscapes, "
-                            "ade20k, rockfrag or folder")
+                            "ade20k or rockfrag")
     group.add_argument("--data-dir", help="the dataset's folder; without it, synthetic data "
                                           "stands in and the download instructions are shown")
     group.add_argument("--image-size", type=_positive,
@@ -238,8 +238,8 @@ def build_parser(prog="keras-sard"):
     p.add_argument("--num-examples", type=_positive,
                    help="synthetic data: training images (default: 64)")
     p.add_argument("--quick", action="store_true",
-                   help="check the plumbing in a minute: tiny models, 32×32 images, 8 "
-                        "images, 2 steps per model, seed 0")
+                   help="check the plumbing in minutes: tiny models, 32×32 images, 8 "
+                        "images, 2 steps per model, seed 0 (the scores mean nothing)")
     p.add_argument("--output-dir", default="keras_sard_tables",
                    help="where table.md, table.csv and runs.csv go (default: %(default)s)")
     p.set_defaults(run=_tables)
