@@ -161,34 +161,19 @@ def main(argv=None):
     keras_file = output_dir / "sard_student.keras"
     sard_student.save(keras_file)  # reloads on every backend
     print(f"\nsaved {keras_file}")
-    export_saved_model(sard_student, output_dir / "sard_student_savedmodel", keras_file, val)
+    export_saved_model(sard_student, output_dir / "sard_student_savedmodel", val)
     print(f"done in {time.perf_counter() - start:.0f} s")
     return 0
 
 
-def export_saved_model(model, path, keras_file, batches):
-    """Export `model` as a SavedModel and compare its outputs with Keras'."""
-    import importlib.util
+def export_saved_model(model, path, batches):
+    """Export `model` as a SavedModel and check its outputs against Keras'."""
+    from keras_sard.export import export_student
 
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    # TODO: use keras_sard.export (being written) once it lands; plain model.export meanwhile.
-    if keras.backend.backend() == "torch" and importlib.util.find_spec("torch_xla") is None:
-        print("SavedModel export from the PyTorch backend needs torch_xla, which is not "
-              "installed; export the .keras file from TensorFlow or JAX instead:\n"
-              f"  KERAS_BACKEND=tensorflow python -c \"import keras, keras_sard.models; "
-              f"keras.saving.load_model("
-              f"'{keras_file}').export('{path}', format='tf_saved_model')\"")
-        return
-    model.export(str(path), format="tf_saved_model", verbose=False)
     images = next(iter(batches))[0].numpy()
-    artefact = tf.saved_model.load(str(path))
-    served = artefact.serve(images).numpy()
-    error = float(np.max(np.abs(served - keras.ops.convert_to_numpy(model(images)))))
+    report = export_student(model, str(path), "saved_model", sample_inputs=images)
     print(f"exported {path} (SavedModel, endpoint 'serve'); "
-          f"max |SavedModel − Keras| on a batch: {error:.2e}")
+          f"max |SavedModel − Keras| on a batch: {report.max_abs_diff:.2e}")
 
 
 if __name__ == "__main__":
