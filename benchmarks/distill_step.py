@@ -99,7 +99,7 @@ def main(argv):
 
     from keras_sard import Distiller
     from keras_sard.losses import SARDLoss, SegmentationLoss
-    from keras_sard.models import build_small_segmenter
+    from keras_sard.models import build_small_segmenter, level_names
 
     jit_compile = jit and backend != "torch"
     print(f"distill_step benchmark: backend {backend}, "
@@ -120,8 +120,7 @@ def main(argv):
     rng = np.random.default_rng(0)
     x = rng.random((args.batch, size, size, 3), dtype="float32")
     y = rng.integers(0, NUM_CLASSES, (args.batch, size, size)).astype("int32")
-    teacher_levels = [f"teacher_level_{i}" for i in range(1, 5)]
-    student_levels = [f"student_level_{i}" for i in range(1, 5)]
+    teacher_levels, student_levels = level_names("teacher"), level_names("student")
 
     optimizer = lambda: keras.optimizers.AdamW(1e-4)  # noqa: E731
     plain = student()
@@ -151,30 +150,27 @@ def main(argv):
     }
     t = interleaved_medians(steps, args.repeats)  # train_on_batch returns host floats: synced
     floor = t["teacher"] + t["student"]
-    sard_time, variance_time, mse_time, keras_time = t["sard"], t["variance"], t["mse"], t["keras"]
-    teacher_time, student_time = t["teacher"], t["student"]
-
     rows = [
-        ("teacher inference", teacher_time),
-        ("student step, task loss only", student_time),
+        ("teacher inference", t["teacher"]),
+        ("student step, task loss only", t["student"]),
         ("floor (the two above)", floor),
-        ("SARD: keras_sard.Distiller + SARDLoss() (exact D)", sard_time),
-        ('SARD with density="variance"', variance_time),
-        ("keras_sard.Distiller, plain MSE on 4 levels", mse_time),
-        ("keras.distillation.Distiller, plain MSE on 4 levels", keras_time),
+        ("SARD: keras_sard.Distiller + SARDLoss() (exact D)", t["sard"]),
+        ('SARD with density="variance"', t["variance"]),
+        ("keras_sard.Distiller, plain MSE on 4 levels", t["mse"]),
+        ("keras.distillation.Distiller, plain MSE on 4 levels", t["keras"]),
     ]
     print(f"\n{'one training step':<56}{'ms':>10}")
     for label, seconds in rows:
         print(f"{label:<56}{seconds * 1e3:>10.2f}")
     print()
-    for label, seconds in (("SARD", sard_time), ("SARD variance D", variance_time)):
+    for label, seconds in (("SARD", t["sard"]), ("SARD variance D", t["variance"])):
         ratio = seconds / floor
         print(f"ratio {label} / floor: {ratio:.2f}× (goal ≤ {FLOOR_GOAL:.2f}×) "
               f"{verdict(ratio <= FLOOR_GOAL)}")
-    ratio = keras_time / sard_time
+    ratio = t["keras"] / t["sard"]
     print(f"ratio keras.distillation / SARD: {ratio:.2f}× (goal ≥ {KERAS_GOAL:.1f}×) "
           f"{verdict(ratio >= KERAS_GOAL)}")
-    print(f"ratio keras.distillation / keras_sard, same plain MSE: {keras_time / mse_time:.2f}× "
+    print(f"ratio keras.distillation / keras_sard, same plain MSE: {t['keras'] / t['mse']:.2f}× "
           "(the cost of the machinery alone; no goal)")
     return 0
 
