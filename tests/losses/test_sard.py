@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import to_numpy
+from helpers import gradients, to_numpy
 from keras_sard.losses import (
     DenoisingHead,
     DistributionAlignmentLoss,
@@ -154,31 +154,9 @@ def test_gradients_reach_projection_and_head_not_teacher(rng):
     loss = SARDLoss(["t"], ["s"], radius=1, hidden_channels=4, seed=0)
     loss([teacher], [student])  # build
     variables = [teacher, student] + loss.trainable_variables
-    grads = _gradients(lambda: sum(loss([teacher.value], [student.value]).values()), variables)
+    grads = gradients(lambda: sum(loss([teacher.value], [student.value]).values()), variables)
     assert grads[0] is None or np.all(to_numpy(grads[0]) == 0)
     assert all(g is not None and np.any(to_numpy(g) != 0) for g in grads[1:])
-
-
-def _gradients(fn, variables):
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        with tf.GradientTape() as tape:
-            value = fn()
-        return tape.gradient(value, [v.value for v in variables])
-    if backend == "torch":
-        for v in variables:
-            v.value.grad = None
-        fn().backward()
-        return [v.value.grad for v in variables]
-    import jax
-
-    def pure(values):
-        with keras.StatelessScope(state_mapping=list(zip(variables, values))):
-            return fn()
-
-    return jax.grad(pure)([v.value for v in variables])
 
 
 def test_same_seed_same_noise_and_saving(tmp_path, rng):
