@@ -27,14 +27,7 @@ def test_lookup():
     assert isinstance(recipe, Recipe)
 
 
-JAX_SKIP = pytest.mark.skipif(
-    BACKEND == "jax",
-    reason="XLA takes minutes on a CPU to compile a distillation step with a Swin teacher; "
-    "TensorFlow and PyTorch distil the Swin pairs, JAX runs their pyramids and the 'small' pair",
-)
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=JAX_SKIP) if n != "small" else n for n in RECIPES])
+@pytest.mark.parametrize("name", RECIPES)
 def test_tiny_pair_distils_with_sard(name):
     teacher, student, teacher_layers, student_layers = get_recipe(name).build(num_classes=2, image_size=64, tiny=True)
     assert teacher_layers == tuple(f"teacher_level_{i}" for i in range(1, 5))
