@@ -32,6 +32,17 @@ def add_backend_arguments(parser):
         help="no XLA: TensorFlow runs a plain tf.function, JAX runs op by op.")
 
 
+def apply_quick(args, argv, quick):
+    """Under ``--quick``, set the smoke-run values in `quick` (a dict of
+    argument names to values) on `args`, except those given on the command line."""
+    if args.quick:
+        given = {a.split("=")[0] for a in argv}
+        for key, value in quick.items():
+            if "--" + key.replace("_", "-") not in given:
+                setattr(args, key, value)
+    return args
+
+
 def select_backend(args):
     """Set KERAS_BACKEND from the arguments and put this checkout first on the path."""
     backend = args.backend or os.environ.get("KERAS_BACKEND") or "tensorflow"

@@ -30,6 +30,7 @@ import sys
 
 from common import (
     add_backend_arguments,
+    apply_quick,
     compile_forward,
     compile_mode,
     describe_machine,
@@ -58,11 +59,7 @@ def parse_args(argv):
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 32×32, batch 2, 3 repeats (explicit flags still win).")
     args = parser.parse_args(argv)
-    if args.quick:
-        given = {a.split("=")[0] for a in argv}
-        for key, value in QUICK.items():
-            if "--" + key.replace("_", "-") not in given:
-                setattr(args, key, value)
+    apply_quick(args, argv, QUICK)
     if args.image_size % 32 or args.image_size < 32:
         parser.error(f"--image-size must be a positive multiple of 32; got {args.image_size}.")
     if args.batch < 1 or args.repeats < 1:

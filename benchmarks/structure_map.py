@@ -27,6 +27,7 @@ import sys
 
 from common import (
     add_backend_arguments,
+    apply_quick,
     compile_fn,
     compile_forward,
     compile_mode,
@@ -71,11 +72,7 @@ def parse_args(argv):
              "memory of the stride-4 map only (explicit flags still win).")
     parser.add_argument("--probe", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.quick:
-        given = {a.split("=")[0] for a in argv}
-        for key, value in QUICK.items():
-            if "--" + key.replace("_", "-") not in given:
-                setattr(args, key, value)
+    apply_quick(args, argv, QUICK)
     return args
 
 

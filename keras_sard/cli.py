@@ -40,34 +40,26 @@ class UsageError(ValueError):
 # ------------------------------------------------------------------ parser
 
 
-def _positive(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer ≥ 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer ≥ 1, got {text!r}")
-    return value
+def _bounded(convert, lowest, inclusive, kind):
+    """An argparse `type` converting with `convert` and refusing values below
+    `lowest` (or equal to it, when not `inclusive`)."""
+    bound = f"{'≥' if inclusive else '>'} {lowest}"
+
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind} {bound}, got {text!r}") from None
+        if not (value >= lowest if inclusive else value > lowest):
+            raise argparse.ArgumentTypeError(f"expected {kind} {bound}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _non_negative(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer ≥ 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer ≥ 0, got {text!r}")
-    return value
-
-
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
+_positive = _bounded(int, 1, True, "an integer")
+_non_negative = _bounded(int, 0, True, "an integer")
+_positive_float = _bounded(float, 0, False, "a number")
 
 
 def _backend_parent():

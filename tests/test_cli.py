@@ -116,6 +116,15 @@ def test_argparse_usage_errors_exit_2():
     assert code == 2 and "invalid choice: 'gif'" in err
     code, _, err = run_cli("frobnicate")
     assert code == 2
+    for option, value, expected in (
+        ("--epochs", "0", "expected an integer ≥ 1, got '0'"),
+        ("--epochs", "two", "expected an integer ≥ 1, got 'two'"),
+        ("--seed", "-1", "expected an integer ≥ 0, got '-1'"),
+        ("--learning-rate", "0", "expected a number > 0, got '0'"),
+        ("--learning-rate", "nan", "expected a number > 0, got 'nan'"),
+    ):
+        code, _, err = run_cli("train-teacher", option, value)
+        assert code == 2 and option in err and expected in err, (option, value, err)
 
 
 def test_backend_switch(monkeypatch):

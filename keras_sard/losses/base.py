@@ -111,6 +111,20 @@ class DistillationLoss(keras.layers.Layer):
         construction, so every variable exists before a step is traced.
         Losses that own no weights need not override it."""
 
+    def check_level_counts(self, teacher_outputs_shape, student_outputs_shape):
+        """Raise unless both lists hold one shape per tapped level (for the
+        `build` of a loss that owns weights per level)."""
+        expected = len(self.teacher_layers)
+        for argument, shapes in (
+            ("teacher_outputs", teacher_outputs_shape),
+            ("student_outputs", student_outputs_shape),
+        ):
+            if len(shapes) != expected:
+                raise ValueError(
+                    f"`{argument}` must hold {expected} feature maps (one per level); "
+                    f"got {len(shapes)}."
+                )
+
     @property
     def term_names(self):
         """Names of the terms `call` returns (the Distiller logs them)."""

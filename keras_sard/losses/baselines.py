@@ -404,16 +404,7 @@ class MaskedGenerativeKD(SeedStateSaving, DistillationLoss):
         self.generators = []
 
     def build(self, teacher_outputs_shape, student_outputs_shape):
-        expected = len(self.teacher_layers)
-        for argument, shapes in (
-            ("teacher_outputs", teacher_outputs_shape),
-            ("student_outputs", student_outputs_shape),
-        ):
-            if len(shapes) != expected:
-                raise ValueError(
-                    f"`{argument}` must hold {expected} feature maps (one per level); "
-                    f"got {len(shapes)}."
-                )
+        self.check_level_counts(teacher_outputs_shape, student_outputs_shape)
         aligners, generators = [], []
         for level, (teacher_shape, student_shape) in enumerate(
             zip(teacher_outputs_shape, student_outputs_shape)
