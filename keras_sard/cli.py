@@ -388,7 +388,10 @@ def _visualize(args):
     task = _task(args, _model_size(teacher))
     layer = level_names(teacher.name)[args.level - 1]
     models = {"teacher": teacher, **students}
-    batches = make_pipeline(task.val, 1, training=False)
+    # Images at the teacher's input size (the structure map needs one forward pass).
+    size = _model_size(teacher)
+    batches = make_pipeline(task.val, 1, training=False, eval_size=size,
+                            pad_to_multiple=None if size else 32)
     os.makedirs(args.output_dir, exist_ok=True)
     for index, (image, label) in enumerate(batches.take(args.num_images)):
         image, label = image.numpy(), label.numpy()
