@@ -6,7 +6,7 @@ validation split; writes table.md, table.csv and runs.csv (every run) into
 seeds, and Δ vs CWD).
 
     python examples/reproduce_tables.py --quick     # the plumbing, in minutes
-    python examples/reproduce_tables.py             # synthetic data, 3 seeds (~20 min, 2 CPUs)
+    python examples/reproduce_tables.py             # synthetic data, 3 seeds (< 25 min, 2 CPUs)
     python examples/reproduce_tables.py --datasets monuseg isaid cellbin loveda \\
         --data-dir monuseg=data/MoNuSeg --data-dir isaid=data/iSAID \\
         --data-dir cellbin=data/CellBinDB --data-dir loveda=data/LoveDA \\

@@ -247,7 +247,7 @@ Reproduce the layout of the paper's Tables 6-7: one teacher per dataset, a stude
 method and seed, mIoU and bIoU (%) as mean ± std over seeds, and Δ vs CWD. Writes
 table.md, table.csv and runs.csv (every run) into --output-dir.
 
-  keras-sard tables                          # synthetic data, 3 seeds (~20 min on 2 cores)
+  keras-sard tables                          # synthetic data, 3 seeds (< 25 min, 2 cores)
   keras-sard tables --datasets monuseg loveda --data-dir monuseg=data/MoNuSeg \\
       --data-dir loveda=data/LoveDA --recipe swin_l->swin_t --epochs 40
 """
