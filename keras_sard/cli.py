@@ -313,7 +313,7 @@ def _train_teacher(args):
     task = _task(args)
     schedule = _schedule(args, _base_schedule(args.recipe, teacher=True))
     keras.utils.set_random_seed(args.seed)
-    teacher = recipe.build(task.num_classes, task.image_size, tiny=args.tiny).teacher
+    teacher = recipe.build_teacher(task.num_classes, task.image_size, tiny=args.tiny)
     _say(f"Training the teacher of '{args.recipe}' on {task.train.name}: {schedule}")
     training.train_segmenter(teacher, task, schedule, seed=args.seed, verbose=2)
     training.save_model(teacher, args.output)
@@ -322,19 +322,17 @@ def _train_teacher(args):
 
 
 def _student(args, task):
-    from keras_sard.models import build_segmenter, get_recipe, tiny_overrides
+    import dataclasses
+
+    from keras_sard.models import get_recipe
     from keras_sard.training import load_model
 
     if args.student and args.student.endswith(".keras"):
         return load_model(args.student)
-    if args.student:
-        overrides = tiny_overrides(args.student) if args.tiny and args.student != "small" else {}
-        if args.tiny:
-            overrides["decoder_channels"] = 16
-        return build_segmenter(args.student, task.num_classes, task.image_size, name="student",
-                               **overrides)
-    return get_recipe(args.recipe).build(task.num_classes, task.image_size,
-                                         tiny=args.tiny).student
+    recipe = get_recipe(args.recipe)
+    if args.student:  # a backbone name: the recipe with another student
+        recipe = dataclasses.replace(recipe, student_backbone=args.student)
+    return recipe.build_student(task.num_classes, task.image_size, tiny=args.tiny)
 
 
 def _distill(args):

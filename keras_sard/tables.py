@@ -137,8 +137,9 @@ def run_grid(datasets=DEFAULT_DATASETS, methods=DEFAULT_METHODS, seeds=(0, 1, 2)
             synthetic stand-in.
         teachers: ``{dataset: ".keras path"}`` of teachers trained already.
         recipe: a recipe name (`keras_sard.models.get_recipe`) or any object
-            whose ``build(num_classes, image_size, tiny=...)`` returns
-            ``(teacher, student, teacher_layers, student_layers)``.
+            with `keras_sard.models.Recipe`'s ``build_teacher(num_classes,
+            image_size, tiny=...)``, ``build_student(...)`` (models) and
+            ``teacher_layers``, ``student_layers`` (the tapped layer names).
         tiny, image_size, num_examples: the models and data
             (`keras_sard.training.load_task`).
         teacher_schedule, student_schedule: `keras_sard.training.Schedule`.
@@ -173,8 +174,8 @@ def run_grid(datasets=DEFAULT_DATASETS, methods=DEFAULT_METHODS, seeds=(0, 1, 2)
             teacher_layers = None  # level_names(teacher.name)
         else:
             keras.utils.set_random_seed(seeds[0])
-            teacher, _, teacher_layers, _ = recipe.build(task.num_classes, task.image_size,
-                                                         tiny=tiny)
+            teacher = recipe.build_teacher(task.num_classes, task.image_size, tiny=tiny)
+            teacher_layers = recipe.teacher_layers
             training.train_segmenter(teacher, task, teacher_schedule, seed=seeds[0], verbose=0)
             if output_dir is not None:
                 safe = dataset.replace(":", "_")
@@ -184,10 +185,9 @@ def run_grid(datasets=DEFAULT_DATASETS, methods=DEFAULT_METHODS, seeds=(0, 1, 2)
             for method in methods:
                 start = time.time()
                 keras.utils.set_random_seed(seed)
-                _, student, _, student_layers = recipe.build(task.num_classes, task.image_size,
-                                                             tiny=tiny)
+                student = recipe.build_student(task.num_classes, task.image_size, tiny=tiny)
                 training.distill(teacher, student, task, method, student_schedule,
-                                 teacher_layers, student_layers, seed=seed, verbose=0,
+                                 teacher_layers, recipe.student_layers, seed=seed, verbose=0,
                                  **method_overrides.get(method, {}))
                 record(method, seed, training.evaluate(student, task.val), start)
     return runs

@@ -552,13 +552,14 @@ def run_experiment(dataset="synthetic", data_dir=None, *, method="sard", recipe=
     if loaded_teacher is not None:
         _check_model_fits(loaded_teacher, task, "teacher")
     keras.utils.set_random_seed(seed)
-    models = get_recipe(recipe).build(task.num_classes, task.image_size, tiny=tiny)
+    recipe_name, recipe = recipe, get_recipe(recipe)
     os.makedirs(output_dir, exist_ok=True)
     if loaded_teacher is None:
-        log(f"Training the teacher ({recipe}) on {task.train.name}: {teacher_schedule}")
-        train_segmenter(models.teacher, task, teacher_schedule, seed=seed, verbose=verbose)
-        teacher_path = save_model(models.teacher, os.path.join(output_dir, "teacher.keras"))
-        teacher_model, teacher_layers = models.teacher, models.teacher_layers
+        teacher_model = recipe.build_teacher(task.num_classes, task.image_size, tiny=tiny)
+        log(f"Training the teacher ({recipe_name}) on {task.train.name}: {teacher_schedule}")
+        train_segmenter(teacher_model, task, teacher_schedule, seed=seed, verbose=verbose)
+        teacher_path = save_model(teacher_model, os.path.join(output_dir, "teacher.keras"))
+        teacher_layers = recipe.teacher_layers
     else:
         from keras_sard.models import level_names
 
@@ -569,16 +570,18 @@ def run_experiment(dataset="synthetic", data_dir=None, *, method="sard", recipe=
         f"{100 * teacher_scores['biou']:.1f}")
 
     log(f"Distilling the student with '{method}': {student_schedule}")
-    distill(teacher_model, models.student, task, method, student_schedule, teacher_layers,
-            models.student_layers, seed=seed, verbose=verbose, **(method_overrides or {}))
-    student_path = save_model(models.student, os.path.join(output_dir, "student.keras"))
-    student_scores = evaluate(models.student, task.val, student_schedule.batch_size)
+    keras.utils.set_random_seed(seed)  # the same student whether the teacher was trained or loaded
+    student = recipe.build_student(task.num_classes, task.image_size, tiny=tiny)
+    distill(teacher_model, student, task, method, student_schedule, teacher_layers,
+            recipe.student_layers, seed=seed, verbose=verbose, **(method_overrides or {}))
+    student_path = save_model(student, os.path.join(output_dir, "student.keras"))
+    student_scores = evaluate(student, task.val, student_schedule.batch_size)
     log(f"Student ({method}): mIoU {100 * student_scores['miou']:.1f}, bIoU "
         f"{100 * student_scores['biou']:.1f}")
 
     reports = []
     for format in export_formats:
-        reports.append(export(models.student, task, format,
+        reports.append(export(student, task, format,
                               export_path(os.path.join(output_dir, "student"), format)))
         log(f"Exported {reports[-1]}")
     return ExperimentResult(task.train.name, method, teacher_scores, student_scores,

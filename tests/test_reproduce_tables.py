@@ -23,11 +23,14 @@ class TwoLevelRecipe:
     """Two-level segmenters (`helpers.tiny_segmenter`): the grid's plumbing at a
     quarter of the tiny recipe's compile time."""
 
-    def build(self, num_classes, image_size, tiny=False):
-        teacher = tiny_segmenter("teacher", 8, num_classes, image_size[0])
-        student = tiny_segmenter("student", 4, num_classes, image_size[0])
-        return (teacher, student, ("teacher_level_1", "teacher_level_2"),
-                ("student_level_1", "student_level_2"))
+    teacher_layers = ("teacher_level_1", "teacher_level_2")
+    student_layers = ("student_level_1", "student_level_2")
+
+    def build_teacher(self, num_classes, image_size, tiny=False):
+        return tiny_segmenter("teacher", 8, num_classes, image_size[0])
+
+    def build_student(self, num_classes, image_size, tiny=False):
+        return tiny_segmenter("student", 4, num_classes, image_size[0])
 
 
 def test_quick_run_fills_every_row_and_column(tmp_path):

@@ -61,6 +61,40 @@ class Recipe:
             return {"widths": (_SMALL_TINY_WIDTHS if tiny else _SMALL_WIDTHS)[role]}
         return tiny_overrides(backbone) if tiny else {}
 
+    @property
+    def teacher_layers(self):
+        """The teacher's four level layers (strides 4, 8, 16, 32)."""
+        return level_names("teacher")
+
+    @property
+    def student_layers(self):
+        """The student's four level layers, paired with `teacher_layers`."""
+        return level_names("student")
+
+    def _build_one(self, role, backbone, num_classes, image_size, weights, tiny, kwargs):
+        overrides = self._overrides(role, backbone, tiny)
+        if tiny:
+            overrides["decoder_channels"] = _TINY_DECODER_CHANNELS
+        return build_segmenter(
+            backbone, num_classes, image_size, weights=weights, name=role, **{**overrides, **kwargs}
+        )
+
+    def build_teacher(self, num_classes, image_size, weights=None, tiny=False, **kwargs):
+        """The teacher alone, a segmenter named ``"teacher"`` (arguments as
+        `build`; `weights` is its backbone preset)."""
+        return self._build_one("teacher", self.teacher_backbone, num_classes, image_size,
+                               weights, tiny, kwargs)
+
+    def build_student(self, num_classes, image_size, weights=None, tiny=False, **kwargs):
+        """The student alone, a segmenter named ``"student"``: what to build
+        when the teacher is trained and saved already.
+
+        >>> get_recipe("small").build_student(2, 64, tiny=True).name
+        'student'
+        """
+        return self._build_one("student", self.student_backbone, num_classes, image_size,
+                               weights, tiny, kwargs)
+
     def build(self, num_classes, image_size, teacher_weights=None, student_weights=None, tiny=False, **kwargs):
         """Build the teacher and the student.
 
@@ -76,19 +110,11 @@ class Recipe:
         Returns:
             `RecipeModels(teacher, student, teacher_layers, student_layers)`.
         """
-        if tiny:
-            kwargs.setdefault("decoder_channels", _TINY_DECODER_CHANNELS)
-        models = {}
-        for role, backbone, weights in (
-            ("teacher", self.teacher_backbone, teacher_weights),
-            ("student", self.student_backbone, student_weights),
-        ):
-            overrides = {**self._overrides(role, backbone, tiny), **kwargs}
-            models[role] = build_segmenter(
-                backbone, num_classes, image_size, weights=weights, name=role, **overrides
-            )
         return RecipeModels(
-            models["teacher"], models["student"], level_names("teacher"), level_names("student")
+            self.build_teacher(num_classes, image_size, teacher_weights, tiny, **kwargs),
+            self.build_student(num_classes, image_size, student_weights, tiny, **kwargs),
+            self.teacher_layers,
+            self.student_layers,
         )
 
 

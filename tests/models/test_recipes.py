@@ -28,6 +28,28 @@ def test_lookup():
 
 
 @pytest.mark.parametrize("name", RECIPES)
+def test_build_teacher_and_student_alone_match_build(name):
+    recipe = get_recipe(name)
+    keras.utils.set_random_seed(3)
+    pair = recipe.build(num_classes=3, image_size=64, tiny=True)
+    keras.utils.set_random_seed(3)
+    teacher = recipe.build_teacher(num_classes=3, image_size=64, tiny=True)
+    student = recipe.build_student(num_classes=3, image_size=64, tiny=True)
+    assert (teacher.name, student.name) == ("teacher", "student")
+    for alone, built in ((teacher, pair.teacher), (student, pair.student)):
+        assert alone.count_params() == built.count_params()
+        assert [w.shape for w in alone.weights] == [w.shape for w in built.weights]
+    np.testing.assert_array_equal(  # the same random draws, in the same order
+        keras.ops.convert_to_numpy(teacher.weights[0]), keras.ops.convert_to_numpy(pair.teacher.weights[0]))
+    assert (recipe.teacher_layers, recipe.student_layers) == (pair.teacher_layers, pair.student_layers)
+    for model, names in ((teacher, recipe.teacher_layers), (student, recipe.student_layers)):
+        for level, layer in enumerate(names):
+            assert model.get_layer(layer).output.shape[1] == 64 // 4 // 2**level
+    if recipe.student_backbone != "small":
+        assert recipe.build_student(3, 64, tiny=True, decoder_channels=24).count_params() != student.count_params()
+
+
+@pytest.mark.parametrize("name", RECIPES)
 def test_tiny_pair_distils_with_sard(name):
     teacher, student, teacher_layers, student_layers = get_recipe(name).build(num_classes=2, image_size=64, tiny=True)
     assert teacher_layers == tuple(f"teacher_level_{i}" for i in range(1, 5))
