@@ -51,6 +51,9 @@ DENSITY_METHODS = ("exact", "variance")
 # normalize="mean" would otherwise blow their round-off up into weights.
 FLOAT32_RESOLUTION = 1e-6
 NORMALIZATIONS = ("mean", None)
+# How the Sobel and Gaussian filters see beyond the border: "reflect" in
+# NumPy's sense (the default; the edge pixel not repeated), or "zero".
+PADDINGS = ("reflect", "zero")
 
 
 # ----------------------------------------------------------------------------
@@ -86,8 +89,16 @@ def _reflect_indices(size, pad):
     return ops.where(index >= size, period - index, index)
 
 
-def _reflect_pad(x, pad_h, pad_w):
-    """Reflect-pad the two spatial axes of a (B, H, W, C) tensor."""
+def _validate_padding(padding):
+    if padding not in PADDINGS:
+        raise ValueError(f"`padding` must be one of {PADDINGS}; got {padding!r}.")
+    return padding
+
+
+def _pad(x, pad_h, pad_w, padding):
+    """Pad the two spatial axes of a (B, H, W, C) tensor by reflection or zeros."""
+    if padding == "zero":
+        return ops.pad(x, [(0, 0), (pad_h, pad_h), (pad_w, pad_w), (0, 0)])
     height, width = ops.shape(x)[1], ops.shape(x)[2]
     if pad_h:
         x = ops.take(x, _reflect_indices(height, pad_h), axis=1)
@@ -101,15 +112,16 @@ def _reflect_pad(x, pad_h, pad_w):
 # ----------------------------------------------------------------------------
 
 
-def sobel_gradients(features):
-    """Per-channel Sobel derivatives, scaled by 1/8, with reflect padding.
+def sobel_gradients(features, padding="reflect"):
+    """Per-channel Sobel derivatives, scaled by 1/8.
 
-    Returns ``(gx, gy)``, each shaped like ``features``: ``gx`` along the width
+    ``padding="reflect"`` (NumPy's sense) keeps the border free of edges that
+    are not in the map; ``"zero"`` pads with zeros.  Returns ``(gx, gy)``, each shaped like ``features``: ``gx`` along the width
     (axis 2), ``gy`` along the height (axis 1).  The 1/8 makes them estimate a
     per-pixel derivative (a ramp of slope 1 gives 1).
     """
     x = _as_features(features)
-    p = _reflect_pad(x, 1, 1)
+    p = _pad(x, 1, 1, _validate_padding(padding))
     dx = p[:, :, 2:, :] - p[:, :, :-2, :]
     gx = (dx[:, :-2] + 2.0 * dx[:, 1:-1] + dx[:, 2:]) / 8.0
     dy = p[:, 2:, :, :] - p[:, :-2, :, :]
@@ -124,12 +136,14 @@ def _gaussian_kernel(sigma):
     return (kernel / kernel.sum()).astype("float32"), radius
 
 
-def gaussian_smooth(features, sigma):
+def gaussian_smooth(features, sigma, padding="reflect"):
     """Separable Gaussian blur of each channel, radius ``ceil(3σ)``.
 
-    The kernel sums to 1; borders are reflect-padded (repeatedly where the map
-    is smaller than the radius), so a constant map stays constant.
+    The kernel sums to 1; with ``padding="reflect"`` borders are reflected
+    (repeatedly where the map is smaller than the radius), so a constant map
+    stays constant; ``"zero"`` pads with zeros.
     """
+    _validate_padding(padding)
     if not sigma > 0:
         raise ValueError(f"`sigma` must be > 0; got {sigma}.")
     x = _as_features(features)
@@ -138,20 +152,20 @@ def gaussian_smooth(features, sigma):
     size = kernel.shape[0]
     column = np.tile(kernel.reshape(size, 1, 1, 1), (1, 1, channels, 1))
     row = np.tile(kernel.reshape(1, size, 1, 1), (1, 1, channels, 1))
-    x = ops.depthwise_conv(_reflect_pad(x, radius, 0), column, padding="valid")
-    return ops.depthwise_conv(_reflect_pad(x, 0, radius), row, padding="valid")
+    x = ops.depthwise_conv(_pad(x, radius, 0, padding), column, padding="valid")
+    return ops.depthwise_conv(_pad(x, 0, radius, padding), row, padding="valid")
 
 
-def structure_tensor(features):
+def structure_tensor(features, padding="reflect"):
     """The channel-summed structure tensor (Eq. 16): ``(Jxx, Jxy, Jyy)``.
 
-    Each is ``(batch, height, width)``.
+    Each is ``(batch, height, width)``; `padding` as `sobel_gradients`.
     """
-    return _gradients_and_tensor(features)[2:]
+    return _gradients_and_tensor(features, padding)[2:]
 
 
-def _gradients_and_tensor(features):
-    gx, gy = sobel_gradients(features)
+def _gradients_and_tensor(features, padding="reflect"):
+    gx, gy = sobel_gradients(features, padding)
     return (
         gx,
         gy,
@@ -205,7 +219,7 @@ def _validate_scales(scales, sigma0):
     return scales
 
 
-def edge_strength(features, scales=None, sigma0=4.0):
+def edge_strength(features, scales=None, sigma0=4.0, padding="reflect"):
     """The edge term E = λ1 − λ2 (Eq. 19), or its multi-scale sum (Eq. 20–21).
 
     Args:
@@ -214,28 +228,31 @@ def edge_strength(features, scales=None, sigma0=4.0):
             Gaussian σ (feature-map pixels), e.g. ``(1, 2, 4, 8)``, for
             ``E = Σσ exp(−σ/σ0)·E_σ`` with E_σ computed on smoothed features.
         sigma0: the scale of the weights ``w_σ = exp(−σ/σ0)``.
+        padding: ``"reflect"`` or ``"zero"``, of the Sobel and Gaussian filters.
 
     Returns:
         (B, H, W) float32.
     """
     scales = _validate_scales(scales, sigma0)
     if scales is None:
-        return _anisotropy(*structure_tensor(features))
+        return _anisotropy(*structure_tensor(features, padding))
     x = _as_features(features)
     total = 0.0
     for sigma in scales:
-        e_sigma = _anisotropy(*structure_tensor(gaussian_smooth(x, sigma)))
+        smooth = gaussian_smooth(x, sigma, padding)
+        e_sigma = _anisotropy(*structure_tensor(smooth, padding))
         total = total + math.exp(-sigma / sigma0) * e_sigma
     return total
 
 
-def corner_strength(features):
-    """The corner/junction term C = sqrt(λ1·λ2) (Eq. 19), single-scale.
+def corner_strength(features, padding="reflect"):
+    """The corner/junction term C = sqrt(λ1·λ2) (Eq. 19), single-scale;
+    `padding` as `sobel_gradients`.
 
     Returns:
         (B, H, W) float32.
     """
-    return _geometric_mean(*_gradients_and_tensor(features))
+    return _geometric_mean(*_gradients_and_tensor(features, padding))
 
 
 # ----------------------------------------------------------------------------
@@ -372,17 +389,18 @@ class EdgeStrength(_StructureLayer):
         e.shape  # (1, 24, 24)
     """
 
-    def __init__(self, scales=None, sigma0=4.0, **kwargs):
+    def __init__(self, scales=None, sigma0=4.0, padding="reflect", **kwargs):
         super().__init__(**kwargs)
         self.scales = _validate_scales(scales, sigma0)
         self.sigma0 = float(sigma0)
+        self.padding = _validate_padding(padding)
 
     def call(self, features):
-        return edge_strength(features, self.scales, self.sigma0)
+        return edge_strength(features, self.scales, self.sigma0, self.padding)
 
     def get_config(self):
         config = super().get_config()
-        config.update(scales=self.scales, sigma0=self.sigma0)
+        config.update(scales=self.scales, sigma0=self.sigma0, padding=self.padding)
         return config
 
 
@@ -397,8 +415,17 @@ class CornerStrength(_StructureLayer):
         CornerStrength()(np.random.rand(1, 24, 24, 8)).shape  # (1, 24, 24)
     """
 
+    def __init__(self, padding="reflect", **kwargs):
+        super().__init__(**kwargs)
+        self.padding = _validate_padding(padding)
+
     def call(self, features):
-        return corner_strength(features)
+        return corner_strength(features, self.padding)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(padding=self.padding)
+        return config
 
 
 @keras.saving.register_keras_serializable(package="keras_sard")
@@ -448,6 +475,9 @@ class StructureWeights(_StructureLayer):
             linearly.  None mixes the raw terms (the literal Eq. 23).
         eps: guard of every division; an image whose Σ S ≤ eps (a flat map)
             gets uniform weights 1/(H·W).
+        padding: how E's and C's filters see past the border: ``"reflect"``
+            (NumPy's sense, the default: zero padding invents edges along the
+            border, which W would then favour) or ``"zero"``.
 
     Call returns W, (B, H, W), float32, summing to 1 over each image, with no
     gradient.  `terms` returns every intermediate map for inspection.
@@ -471,6 +501,7 @@ class StructureWeights(_StructureLayer):
         density="exact",
         normalize="mean",
         eps=1e-8,
+        padding="reflect",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -505,6 +536,7 @@ class StructureWeights(_StructureLayer):
         self.density = density
         self.normalize = normalize
         self.eps = float(eps)
+        self.padding = _validate_padding(padding)
 
     def terms(self, features):
         """E, C, D, the score S and the weights W, each (B, H, W) float32.
@@ -517,13 +549,13 @@ class StructureWeights(_StructureLayer):
         zeros = ops.zeros(ops.shape(x)[:3], "float32")
         edge = corner = density = zeros
         if self.beta_corner > 0 or (self.beta_edge > 0 and self.scales is None):
-            gradients_and_tensor = _gradients_and_tensor(x)
+            gradients_and_tensor = _gradients_and_tensor(x, self.padding)
             if self.beta_corner > 0:
                 corner = _geometric_mean(*gradients_and_tensor)
             if self.beta_edge > 0 and self.scales is None:
                 edge = _anisotropy(*gradients_and_tensor[2:])
         if self.beta_edge > 0 and self.scales is not None:
-            edge = edge_strength(x, self.scales, self.sigma0)
+            edge = edge_strength(x, self.scales, self.sigma0, self.padding)
         if self.beta_density > 0:
             density = feature_density(x, self.radius, self.density)
 
@@ -569,5 +601,6 @@ class StructureWeights(_StructureLayer):
             density=self.density,
             normalize=self.normalize,
             eps=self.eps,
+            padding=self.padding,
         )
         return config

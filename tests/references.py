@@ -24,21 +24,27 @@ def random_features(rng, shape):
     return (smooth[None] + 0.5 * rng.normal(size=shape)).astype("float32")
 
 
-def ref_gradients(x):
-    """scipy Sobel per 2-D slice; mirror = NumPy's reflect; scaled by 1/8."""
+# The library's padding names → scipy.ndimage modes ("mirror" is NumPy's reflect).
+SCIPY_MODES = {"reflect": "mirror", "zero": "constant"}
+NUMPY_MODES = {"reflect": "reflect", "zero": "constant"}
+
+
+def ref_gradients(x, padding="reflect"):
+    """scipy Sobel per 2-D slice (mirror = NumPy's reflect, or zeros); scaled by 1/8."""
+    mode = SCIPY_MODES[padding]
     x = x.astype("float64")
     gx = np.zeros_like(x)
     gy = np.zeros_like(x)
     for b in range(x.shape[0]):
         for c in range(x.shape[3]):
-            gx[b, :, :, c] = ndimage.sobel(x[b, :, :, c], axis=1, mode="mirror") / 8
-            gy[b, :, :, c] = ndimage.sobel(x[b, :, :, c], axis=0, mode="mirror") / 8
+            gx[b, :, :, c] = ndimage.sobel(x[b, :, :, c], axis=1, mode=mode) / 8
+            gy[b, :, :, c] = ndimage.sobel(x[b, :, :, c], axis=0, mode=mode) / 8
     return gx, gy
 
 
-def ref_eigen_terms(x):
+def ref_eigen_terms(x, padding="reflect"):
     """E = λ1 − λ2 and C = sqrt(λ1·λ2) from np.linalg.eigvalsh of each J."""
-    gx, gy = ref_gradients(x)
+    gx, gy = ref_gradients(x, padding)
     j = np.empty(x.shape[:3] + (2, 2))
     j[..., 0, 0] = (gx * gx).sum(-1)
     j[..., 0, 1] = j[..., 1, 0] = (gx * gy).sum(-1)
@@ -56,22 +62,23 @@ def ref_major_eigenvalue(x):
     return np.linalg.eigvalsh(np.stack([np.stack([jxx, jxy], -1), np.stack([jxy, jyy], -1)], -2))[..., 1]
 
 
-def ref_smooth(x, sigma):
+def ref_smooth(x, sigma, padding="reflect"):
     """Gaussian of radius ceil(3σ) on a NumPy reflect-padded map (repeated
-    reflection where the map is smaller than the radius)."""
+    reflection where the map is smaller than the radius), or zero-padded."""
     radius = int(math.ceil(3 * sigma))
     out = np.empty(x.shape, dtype="float64")
     for b in range(x.shape[0]):
         for c in range(x.shape[3]):
-            p = np.pad(x[b, :, :, c].astype("float64"), radius, mode="reflect")
+            p = np.pad(x[b, :, :, c].astype("float64"), radius, mode=NUMPY_MODES[padding])
             p = ndimage.gaussian_filter(p, sigma, mode="constant", radius=radius)
             out[b, :, :, c] = p[radius:-radius, radius:-radius]
     return out
 
 
-def ref_multiscale_edge(x, scales, sigma0):
+def ref_multiscale_edge(x, scales, sigma0, padding="reflect"):
     return sum(
-        math.exp(-s / sigma0) * ref_eigen_terms(ref_smooth(x, s))[0] for s in scales
+        math.exp(-s / sigma0) * ref_eigen_terms(ref_smooth(x, s, padding), padding)[0]
+        for s in scales
     )
 
 
@@ -93,10 +100,11 @@ def ref_density(x, radius, method="exact"):
     return out
 
 
-def ref_weights(x, beta=(2.0, 1.0, 1.0), radius=7, normalize="mean", scales=None, eps=1e-8):
-    e, c = ref_eigen_terms(x)
+def ref_weights(x, beta=(2.0, 1.0, 1.0), radius=7, normalize="mean", scales=None, eps=1e-8,
+                padding="reflect"):
+    e, c = ref_eigen_terms(x, padding)
     if scales is not None:
-        e = ref_multiscale_edge(x, scales, 4.0)
+        e = ref_multiscale_edge(x, scales, 4.0, padding)
     d = ref_density(x, radius)
     score = 0.0
     for bt, term in zip(beta, (e, c, d)):
@@ -145,8 +153,9 @@ def ref_resize_bilinear(x, size):
 # ------------------------------------------------------------------ losses
 
 
-def ref_weighted_squared_error(target, prediction, weights=None):
-    error = ((prediction.astype("float64") - target) ** 2).mean(axis=-1)
+def ref_weighted_squared_error(target, prediction, weights=None, channel_reduction="mean"):
+    squared = (prediction.astype("float64") - target) ** 2
+    error = squared.mean(axis=-1) if channel_reduction == "mean" else squared.sum(axis=-1)
     if weights is None:
         return error.mean()
     return (weights * error).sum(axis=(1, 2)).mean()

@@ -23,6 +23,7 @@ from references import (
     ref_gradients,
     ref_major_eigenvalue,
     ref_multiscale_edge,
+    ref_smooth,
     ref_weights,
 )
 
@@ -52,8 +53,38 @@ def test_sobel_is_a_per_pixel_derivative():
 
 def test_reflect_padding_of_a_single_pixel_axis():
     x = np.random.default_rng(1).normal(size=(1, 1, 6, 2)).astype("float32")
-    p = np.pad(x, [(0, 0), (2, 2), (3, 3), (0, 0)], mode="reflect")
-    np.testing.assert_array_equal(to_numpy(structure._reflect_pad(x, 2, 3)), p)
+    for padding, mode in (("reflect", "reflect"), ("zero", "constant")):
+        p = np.pad(x, [(0, 0), (2, 2), (3, 3), (0, 0)], mode=mode)
+        np.testing.assert_array_equal(to_numpy(structure._pad(x, 2, 3, padding)), p)
+
+
+@pytest.mark.parametrize("shape", [(2, 9, 11, 3), (1, 6, 5, 2)])
+def test_zero_padding_matches_scipy(rng, shape):
+    # The [choice] switched: padding="zero" everywhere E and C filter.
+    x = random_features(rng, shape)
+    gx, gy = structure.sobel_gradients(x, padding="zero")
+    rgx, rgy = ref_gradients(x, "zero")
+    assert_maps_close(gx, rgx)
+    assert_maps_close(gy, rgy)
+    ref_e, ref_c = ref_eigen_terms(x, "zero")
+    scale = ref_e.max()
+    assert_maps_close(EdgeStrength(padding="zero")(x), ref_e)
+    assert_maps_close(CornerStrength(padding="zero")(x), ref_c, scale=scale)
+    scales = (1, 2)
+    assert_maps_close(structure.edge_strength(x, scales, padding="zero"),
+                      ref_multiscale_edge(x, scales, 4.0, "zero"))
+    assert_maps_close(structure.gaussian_smooth(x, 2.0, padding="zero"), ref_smooth(x, 2.0, "zero"))
+    w = StructureWeights(radius=2, scales=scales, padding="zero")(x)
+    assert_maps_close(w, ref_weights(x, radius=2, scales=scales, padding="zero"))
+
+
+def test_zero_padding_invents_border_edges_reflect_does_not():
+    x = np.ones((1, 8, 8, 2), "float32")
+    zero = to_numpy(structure.edge_strength(x, padding="zero"))[0]
+    reflect = to_numpy(structure.edge_strength(x))[0]
+    np.testing.assert_array_equal(reflect, 0.0)
+    assert np.all(zero[0] > 0) and np.all(zero[:, -1] > 0)  # the frame lights up
+    np.testing.assert_array_equal(zero[2:-2, 2:-2], 0.0)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -197,6 +228,7 @@ def test_weights_are_float32_and_gradient_free_under_mixed_precision(rng):
         ({"normalize": "max"}, "normalize"),
         ({"scales": (1, -2)}, "scales"),
         ({"eps": 0.0}, "eps"),
+        ({"padding": "same"}, "padding"),
     ],
 )
 def test_bad_arguments_name_the_argument(kwargs, name):
@@ -211,6 +243,11 @@ def test_bad_layer_arguments_name_the_argument():
         FeatureDensity(method="fast")
     with pytest.raises(ValueError, match="`sigma0`"):
         EdgeStrength(scales=(1,), sigma0=0)
+    for make in (EdgeStrength, CornerStrength):
+        with pytest.raises(ValueError, match="`padding` must be one of"):
+            make(padding="mirror")
+    with pytest.raises(ValueError, match="`padding`"):
+        structure.sobel_gradients(np.zeros((1, 4, 4, 1)), padding="edge")
 
 
 @pytest.mark.parametrize("layer", [EdgeStrength(), CornerStrength(), FeatureDensity(), StructureWeights()])
@@ -222,10 +259,11 @@ def test_wrong_rank_names_features(layer):
 @pytest.mark.parametrize(
     "layer",
     [
-        EdgeStrength(scales=(1, 2), sigma0=3.0),
-        CornerStrength(),
+        EdgeStrength(scales=(1, 2), sigma0=3.0, padding="zero"),
+        CornerStrength(padding="zero"),
         FeatureDensity(radius=2, method="variance"),
-        StructureWeights(1.0, 0.5, 2.0, scales=(1, 4), radius=3, density="variance", normalize=None),
+        StructureWeights(1.0, 0.5, 2.0, scales=(1, 4), radius=3, density="variance", normalize=None,
+                         padding="zero"),
     ],
 )
 def test_config_and_keras_file_round_trip(tmp_path, rng, layer):

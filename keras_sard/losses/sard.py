@@ -32,19 +32,34 @@ __all__ = [
 
 TEACHER_PROJECTIONS = ("identity", "frozen")
 WEIGHTINGS = ("structure", "uniform")
+# The per-pixel error over channels: "mean" (an O(1) term next to the task
+# loss at the paper's λ = 1, whatever C_T) or "sum" (grows with C_T).
+CHANNEL_REDUCTIONS = ("mean", "sum")
+# What g_θ sees: "concat" = concat(F̂_S, F̃_T), or "student" = F̂_S alone
+# (the literal summary, under which g_θ cannot predict the noise).
+DENOISER_INPUTS = ("concat", "student")
 
 
-def weighted_squared_error(target, prediction, weights=None):
+def _check_choice(value, choices, argument):
+    if value not in choices:
+        raise ValueError(f"`{argument}` must be one of {choices}; got {value!r}.")
+    return value
+
+
+def weighted_squared_error(target, prediction, weights=None, channel_reduction="mean"):
     """``mean_b Σ_i W(i) · mean_c (prediction − target)²``, float32.
 
     Args:
         target, prediction: (B, H, W, C).
         weights: (B, H, W), each image summing to 1; None for uniform weights
             1/(H·W), i.e. the plain mean squared error.
+        channel_reduction: ``"mean"`` over channels (above) or ``"sum"``.
     """
+    _check_choice(channel_reduction, CHANNEL_REDUCTIONS, "channel_reduction")
     target = ops.cast(target, "float32")
     prediction = ops.cast(prediction, "float32")
-    error = ops.mean(ops.square(prediction - target), axis=-1)
+    reduce = ops.mean if channel_reduction == "mean" else ops.sum
+    error = reduce(ops.square(prediction - target), axis=-1)
     if weights is None:
         return ops.mean(error)
     weights = ops.cast(weights, "float32")
@@ -128,6 +143,8 @@ class FeatureConsistencyLoss(keras.layers.Layer):
         teacher_projection: ``"identity"`` (P_T = I, the default) or
             ``"frozen"`` (a fixed random orthogonal 1×1 conv).  A trainable P_T
             under an MSE can shrink both sides to zero, so none is offered.
+        channel_reduction: the squared error's ``"mean"`` over channels (the
+            default) or ``"sum"`` (see `weighted_squared_error`).
 
     Call ``loss(teacher_features, student_features, weights=None)``: weights
     (B, H, W) from `StructureWeights`, or None for uniform.  Returns a float32
@@ -145,7 +162,8 @@ class FeatureConsistencyLoss(keras.layers.Layer):
         value = loss(teacher, student, StructureWeights(radius=2)(teacher))
     """
 
-    def __init__(self, teacher_channels=None, teacher_projection="identity", **kwargs):
+    def __init__(self, teacher_channels=None, teacher_projection="identity",
+                 channel_reduction="mean", **kwargs):
         kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
         if teacher_channels is not None and (
@@ -163,6 +181,8 @@ class FeatureConsistencyLoss(keras.layers.Layer):
             )
         self.teacher_channels = teacher_channels
         self.teacher_projection = teacher_projection
+        self.channel_reduction = _check_choice(
+            channel_reduction, CHANNEL_REDUCTIONS, "channel_reduction")
 
     def build(self, teacher_features_shape, student_features_shape):
         teacher_shape = _check_rank4(teacher_features_shape, "teacher_features")
@@ -205,7 +225,7 @@ class FeatureConsistencyLoss(keras.layers.Layer):
 
     def call(self, teacher_features, student_features, weights=None):
         teacher, student = self.project(teacher_features, student_features)
-        return weighted_squared_error(teacher, student, weights)
+        return weighted_squared_error(teacher, student, weights, self.channel_reduction)
 
     def compute_output_shape(self, *args, **kwargs):
         return ()
@@ -215,6 +235,7 @@ class FeatureConsistencyLoss(keras.layers.Layer):
         config.update(
             teacher_channels=self.teacher_channels,
             teacher_projection=self.teacher_projection,
+            channel_reduction=self.channel_reduction,
         )
         return config
 
@@ -233,6 +254,10 @@ class DistributionAlignmentLoss(SeedStateSaving, keras.layers.Layer):
         hidden_channels: width of g_θ's hidden conv (128).
         seed: seed of the noise ε (a `keras.random.SeedGenerator`, whose state
             is saved with the weights so a resumed run draws the same noise).
+        channel_reduction: ``"mean"`` (default) or ``"sum"`` over channels.
+        denoiser_input: ``"concat"`` (default): g_θ sees
+            ``concat(F̂_S, F̃_T)``; ``"student"``: F̂_S alone (the literal
+            summary of the paper, kept for comparison).
 
     Call ``loss(teacher_projected, student_projected, weights=None)`` on F̂_T and
     F̂_S of the same shape.  Returns a float32 scalar.
@@ -248,7 +273,8 @@ class DistributionAlignmentLoss(SeedStateSaving, keras.layers.Layer):
 
     seed_generators_to_save = ("seed_generator",)
 
-    def __init__(self, alpha=0.5, hidden_channels=128, seed=None, **kwargs):
+    def __init__(self, alpha=0.5, hidden_channels=128, seed=None, channel_reduction="mean",
+                 denoiser_input="concat", **kwargs):
         kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
         if isinstance(alpha, bool) or not (isinstance(alpha, numbers.Real) and 0.0 < alpha < 1.0):
@@ -260,6 +286,9 @@ class DistributionAlignmentLoss(SeedStateSaving, keras.layers.Layer):
         self.alpha = float(alpha)
         self.hidden_channels = hidden_channels
         self.seed = seed
+        self.channel_reduction = _check_choice(
+            channel_reduction, CHANNEL_REDUCTIONS, "channel_reduction")
+        self.denoiser_input = _check_choice(denoiser_input, DENOISER_INPUTS, "denoiser_input")
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
 
     def build(self, teacher_projected_shape, student_projected_shape):
@@ -272,7 +301,8 @@ class DistributionAlignmentLoss(SeedStateSaving, keras.layers.Layer):
                 f"{student_shape}."
             )
         self.denoiser = DenoisingHead(teacher_shape[-1], self.hidden_channels, name="denoiser")
-        self.denoiser.build(tuple(teacher_shape[:-1]) + (2 * teacher_shape[-1],))
+        inputs = 2 if self.denoiser_input == "concat" else 1
+        self.denoiser.build(tuple(teacher_shape[:-1]) + (inputs * teacher_shape[-1],))
 
     def call(self, teacher_projected, student_projected, weights=None):
         teacher = ops.stop_gradient(ops.cast(teacher_projected, "float32"))
@@ -280,15 +310,19 @@ class DistributionAlignmentLoss(SeedStateSaving, keras.layers.Layer):
         # One draw per image of the global batch, also under tf.distribute.
         noise = batch_normal(ops.shape(teacher), seed=self.seed_generator)
         noisy = self.alpha**0.5 * teacher + (1.0 - self.alpha) ** 0.5 * noise
-        predicted = self.denoiser(ops.concatenate([student, noisy], axis=-1))
-        return weighted_squared_error(noise, predicted, weights)
+        if self.denoiser_input == "concat":
+            student = ops.concatenate([student, noisy], axis=-1)
+        predicted = self.denoiser(student)
+        return weighted_squared_error(noise, predicted, weights, self.channel_reduction)
 
     def compute_output_shape(self, *args, **kwargs):
         return ()
 
     def get_config(self):
         config = super().get_config()
-        config.update(alpha=self.alpha, hidden_channels=self.hidden_channels, seed=self.seed)
+        config.update(alpha=self.alpha, hidden_channels=self.hidden_channels, seed=self.seed,
+                      channel_reduction=self.channel_reduction,
+                      denoiser_input=self.denoiser_input)
         return config
 
 
@@ -306,12 +340,15 @@ class SARDLoss(DistillationLoss):
             (W = 1/N; the paper's "Uniform SARD" ablation row).
         levels: indices into the layer lists to use; None uses all.
         beta_edge, beta_corner, beta_density, scales, sigma0, radius, density,
-            normalize: the structure map's arguments (see `StructureWeights`);
+            normalize, padding: the structure map's arguments (see `StructureWeights`);
             the paper's Table 3 ablations are β settings, e.g. E only is
             ``beta_corner=0, beta_density=0``.
         teacher_projection: ``"identity"`` or ``"frozen"`` (see
             `FeatureConsistencyLoss`).
-        alpha, hidden_channels, seed: of `DistributionAlignmentLoss`.
+        alpha, hidden_channels, seed, denoiser_input: of
+            `DistributionAlignmentLoss`.
+        channel_reduction: ``"mean"`` (default) or ``"sum"`` over channels,
+            in both terms.
 
     Returns ``{"<name>_fc": λf·mean L_FC, "<name>_da": λd·mean L_DA}``; the
     name is ``"sard"`` unless given, so the logs show ``sard_fc`` and ``sard_da``.
@@ -341,10 +378,13 @@ class SARDLoss(DistillationLoss):
         radius=7,
         density="exact",
         normalize="mean",
+        padding="reflect",
         teacher_projection="identity",
         alpha=0.5,
         hidden_channels=128,
         seed=None,
+        channel_reduction="mean",
+        denoiser_input="concat",
         **kwargs,
     ):
         kwargs.pop("weight", None)  # the two terms carry their own weights
@@ -383,14 +423,22 @@ class SARDLoss(DistillationLoss):
             radius=radius,
             density=density,
             normalize=normalize,
+            padding=padding,
             name="structure_weights",
         )
         self.teacher_projection = teacher_projection
         self.alpha = alpha
         self.hidden_channels = hidden_channels
         self.seed = seed
+        self.channel_reduction = _check_choice(
+            channel_reduction, CHANNEL_REDUCTIONS, "channel_reduction")
+        self.denoiser_input = _check_choice(denoiser_input, DENOISER_INPUTS, "denoiser_input")
         self.consistency = [
-            FeatureConsistencyLoss(teacher_projection=teacher_projection, name=f"fc_level_{i}")
+            FeatureConsistencyLoss(
+                teacher_projection=teacher_projection,
+                channel_reduction=channel_reduction,
+                name=f"fc_level_{i}",
+            )
             for i in range(len(self.teacher_layers))
         ]
         self.alignment = []
@@ -400,6 +448,8 @@ class SARDLoss(DistillationLoss):
                     alpha,
                     hidden_channels,
                     None if seed is None else seed + i,
+                    channel_reduction=channel_reduction,
+                    denoiser_input=denoiser_input,
                     name=f"da_level_{i}",
                 )
                 for i in range(len(self.teacher_layers))
@@ -424,7 +474,8 @@ class SARDLoss(DistillationLoss):
         for level, (teacher, student) in enumerate(zip(teacher_outputs, student_outputs)):
             weights = self.structure(teacher) if self.weighting == "structure" else None
             teacher_hat, student_hat = self.consistency[level].project(teacher, student)
-            consistency = consistency + weighted_squared_error(teacher_hat, student_hat, weights)
+            consistency = consistency + weighted_squared_error(
+                teacher_hat, student_hat, weights, self.channel_reduction)
             if self.alignment:
                 alignment = alignment + self.alignment[level](teacher_hat, student_hat, weights)
         num_levels = float(len(self.teacher_layers))
@@ -452,6 +503,8 @@ class SARDLoss(DistillationLoss):
             alpha=self.alpha,
             hidden_channels=self.hidden_channels,
             seed=self.seed,
+            channel_reduction=self.channel_reduction,
+            denoiser_input=self.denoiser_input,
             **{
                 key: structure[key]
                 for key in (
@@ -463,6 +516,7 @@ class SARDLoss(DistillationLoss):
                     "radius",
                     "density",
                     "normalize",
+                    "padding",
                 )
             },
         )

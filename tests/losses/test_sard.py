@@ -56,14 +56,16 @@ def noise_draws(monkeypatch):
     return draws
 
 
-def ref_alignment(loss, teacher_hat, student_hat, noise, weights):
+def ref_alignment(loss, teacher_hat, student_hat, noise, weights, denoiser_input="concat",
+                  channel_reduction="mean"):
     head = loss.denoiser
     k1, b1 = conv_weights(head.hidden)
     k2, b2 = conv_weights(head.output_conv)
     noisy = np.sqrt(loss.alpha) * teacher_hat + np.sqrt(1 - loss.alpha) * noise
-    hidden = np.maximum(ref_conv2d(np.concatenate([student_hat, noisy], -1), k1, b1), 0)
+    seen = np.concatenate([student_hat, noisy], -1) if denoiser_input == "concat" else student_hat
+    hidden = np.maximum(ref_conv2d(seen, k1, b1), 0)
     predicted = ref_conv2d(hidden, k2, b2)
-    return ref_weighted_squared_error(noise, predicted, weights)
+    return ref_weighted_squared_error(noise, predicted, weights, channel_reduction)
 
 
 @pytest.mark.parametrize("shape", [(2, 7, 9, 4), (3, 6, 6, 1)])
@@ -73,6 +75,9 @@ def test_weighted_squared_error(rng, shape):
     w /= w.sum(axis=(1, 2), keepdims=True)
     close(weighted_squared_error(a, b, w), ref_weighted_squared_error(a, b, w))
     close(weighted_squared_error(a, b), ref_weighted_squared_error(a, b))
+    close(weighted_squared_error(a, b, w, "sum"), ref_weighted_squared_error(a, b, w, "sum"))
+    close(weighted_squared_error(a, b, channel_reduction="sum"),
+          ref_weighted_squared_error(a, b, channel_reduction="sum"))
 
 
 @pytest.mark.parametrize(
@@ -112,6 +117,35 @@ def test_distribution_alignment_matches_reference(rng, noise_draws):
     loss = DistributionAlignmentLoss(alpha=0.3, hidden_channels=6, seed=0)
     value = loss(teacher_hat, student_hat, weights)
     close(value, ref_alignment(loss, teacher_hat, student_hat, noise_draws[-1], weights))
+
+
+def test_distribution_alignment_choices_match_reference(rng, noise_draws):
+    # The [choice]s switched: g_θ sees F̂_S alone; the channel sum.
+    teacher_hat = rng.normal(size=(2, 6, 5, 3)).astype("float32")
+    student_hat = rng.normal(size=(2, 6, 5, 3)).astype("float32")
+    loss = DistributionAlignmentLoss(alpha=0.6, hidden_channels=4, seed=1,
+                                     channel_reduction="sum", denoiser_input="student")
+    value = loss(teacher_hat, student_hat)
+    assert loss.denoiser.hidden.kernel.shape == (3, 3, 3, 4)  # C inputs, not 2C
+    close(value, ref_alignment(loss, teacher_hat, student_hat, noise_draws[-1], None,
+                               denoiser_input="student", channel_reduction="sum"))
+
+
+def test_sard_loss_choices_match_reference(rng, noise_draws):
+    teacher = random_features(rng, (2, 7, 8, 5))
+    student = rng.normal(size=(2, 7, 8, 3)).astype("float32")
+    loss = SARDLoss(["t"], ["s"], radius=1, hidden_channels=4, seed=2, padding="zero",
+                    channel_reduction="sum", denoiser_input="student")
+    terms = loss([teacher], [student])
+    w = ref_weights(teacher, radius=1, padding="zero")
+    s_hat = ref_project_student(loss.consistency[0], student, teacher.shape[1:3])
+    close(terms["sard_fc"], ref_weighted_squared_error(teacher, s_hat, w, "sum"))
+    close(terms["sard_da"], 0.5 * ref_alignment(loss.alignment[0], teacher, s_hat, noise_draws[0], w,
+                                                "student", "sum"))
+    config = loss.get_config()
+    assert (config["padding"], config["channel_reduction"], config["denoiser_input"]) == (
+        "zero", "sum", "student")
+    assert SARDLoss.from_config(config).get_config() == config
 
 
 def test_sard_loss_averages_levels(rng, noise_draws):
@@ -185,6 +219,9 @@ def _round_trip(layer, inputs, tmp_path):
     [
         lambda: FeatureConsistencyLoss(teacher_projection="frozen"),
         lambda: DistributionAlignmentLoss(alpha=0.2, hidden_channels=5, seed=4),
+        lambda: FeatureConsistencyLoss(channel_reduction="sum"),
+        lambda: DistributionAlignmentLoss(hidden_channels=3, seed=1, channel_reduction="sum",
+                                          denoiser_input="student"),
     ],
 )
 def test_level_losses_round_trip(tmp_path, rng, make):
@@ -243,6 +280,11 @@ def test_channel_mismatch_names_teacher_channels(rng):
         (lambda: SARDLoss(["a"], ["b"], weighting="flat"), "`weighting`"),
         (lambda: SARDLoss(["a"], ["b"], beta_edge=-1), "`beta_edge`"),
         (lambda: SARDLoss(["a"], ["b"], radius=-1), "`radius`"),
+        (lambda: SARDLoss(["a"], ["b"], padding="same"), "`padding` must be one of"),
+        (lambda: SARDLoss(["a"], ["b"], channel_reduction="max"), "`channel_reduction` must be one of"),
+        (lambda: SARDLoss(["a"], ["b"], denoiser_input="teacher"), "`denoiser_input` must be one of"),
+        (lambda: FeatureConsistencyLoss(channel_reduction=None), "`channel_reduction`"),
+        (lambda: DistributionAlignmentLoss(denoiser_input="noisy"), "`denoiser_input`"),
     ],
 )
 def test_bad_arguments_name_the_argument(make, match):
