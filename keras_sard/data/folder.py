@@ -16,7 +16,8 @@ per pixel, one of:
   colours in class order); unknown colours are errors.
 
 ``binarize=True`` maps every non-zero value to 1 (for binary masks stored
-as 0/1, 0/255, or instance ids).
+as 0/1, 0/255, or instance ids), 255 included: a binary mask with an ignore
+region needs ``value_map`` (e.g. ``{0: 0, 1: 1, 255: 255}``).
 """
 
 from __future__ import annotations
@@ -85,7 +86,9 @@ def load_folder(
         image_dir, mask_dir: folder names.
         value_map: ``{raw value: class id}`` for single-channel masks.
         palette: colour masks: ``{(r, g, b): class id}`` or colours in class order.
-        binarize: non-zero -> 1 (ignore label kept); needs ``num_classes=2``.
+        binarize: every non-zero value -> 1, the ignore label's value too
+            (0/255 masks are common; a value kept as ignore would silently
+            drop the foreground); needs ``num_classes=2``.
         recursive: pair files in sub-folders too (by relative path).
         name: dataset name.
         validate: check every image/mask size pair now.
@@ -129,8 +132,7 @@ def load_folder(
         if table is not None:
             return image, lookup_labels(raw, table, mask_path)
         if binarize:
-            mask = np.where(raw == ignore_label, ignore_label, raw > 0)
-            return image, mask.astype(np.int32)
+            return image, (raw > 0).astype(np.int32)
         return image, raw.astype(np.int32)
 
     palette_out = None

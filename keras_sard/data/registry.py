@@ -107,7 +107,7 @@ DATASET_INFO: Dict[str, DatasetInfo] = {
             "(your own data)",
             "  Put images and same-named masks in --data-dir:\n"
             "    [<split>/]images/<name>.{png,jpg,tif}\n"
-            "    [<split>/]masks/<name>.png   (non-zero = fragment)",
+            "    [<split>/]masks/<name>.png   (non-zero = fragment: 0/1 or 0/255)",
             (512, 512), 2, ("train", "val", "test")),
         DatasetInfo(
             "folder", "Any images/ + masks/ folder pair",

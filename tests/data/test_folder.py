@@ -30,6 +30,18 @@ def test_class_ids_directly_and_split_layouts(tmp_path, rng):
     assert load_folder(tmp_path, "val", num_classes=3).num_examples == 1
 
 
+def test_rockfrag_reads_a_0_255_mask_as_fragments(tmp_path, rng):
+    # The commonest binary encoding: 255 is the fragment here, not the ignore label.
+    raw = np.zeros((6, 5), np.uint8)
+    raw[1:4, 2:4] = 255
+    _write(tmp_path, ["a"], [raw], rng)
+    mask = read_all(load_rockfrag(tmp_path))[0][1]
+    np.testing.assert_array_equal(mask, (raw > 0).astype(np.int32))
+    # An ignore region in a binary mask: value_map.
+    kept = read_all(load_rockfrag(tmp_path, value_map={0: 0, 255: 255}))[0][1]
+    np.testing.assert_array_equal(kept, raw)
+
+
 def test_value_map_palette_and_binarize(tmp_path, rng):
     raw = np.array([[0, 255, 128], [255, 0, 0]], np.uint8)
     _write(tmp_path, ["a"], [raw], rng)
@@ -38,7 +50,7 @@ def test_value_map_palette_and_binarize(tmp_path, rng):
     with pytest.raises(Exception, match=r"a\.png.*\[128\]"):
         read_all(load_folder(tmp_path, num_classes=2, value_map={0: 0, 255: 1}))
     binary = read_all(load_rockfrag(tmp_path))[0][1]
-    np.testing.assert_array_equal(binary, [[0, 255, 1], [255, 0, 0]])  # 255 = ignore kept
+    np.testing.assert_array_equal(binary, [[0, 1, 1], [1, 0, 0]])  # every non-zero value
 
     colours = np.array([[[0, 0, 0], [200, 10, 10]], [[10, 200, 10], [0, 0, 0]]], np.uint8)
     _write(tmp_path / "colour", ["p"], [colours], rng)
