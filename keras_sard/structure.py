@@ -115,10 +115,11 @@ def _pad(x, pad_h, pad_w, padding):
 def sobel_gradients(features, padding="reflect"):
     """Per-channel Sobel derivatives, scaled by 1/8.
 
-    ``padding="reflect"`` (NumPy's sense) keeps the border free of edges that
-    are not in the map; ``"zero"`` pads with zeros.  Returns ``(gx, gy)``, each shaped like ``features``: ``gx`` along the width
+    Returns ``(gx, gy)``, each shaped like ``features``: ``gx`` along the width
     (axis 2), ``gy`` along the height (axis 1).  The 1/8 makes them estimate a
-    per-pixel derivative (a ramp of slope 1 gives 1).
+    per-pixel derivative (a ramp of slope 1 gives 1).  ``padding="reflect"``
+    (NumPy's sense) keeps the border free of edges that are not in the map;
+    ``"zero"`` pads with zeros.
     """
     x = _as_features(features)
     p = _pad(x, 1, 1, _validate_padding(padding))
