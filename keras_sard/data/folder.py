@@ -22,6 +22,7 @@ region needs ``value_map`` (e.g. ``{0: 0, 1: 1, 255: 255}``).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Mapping, Optional, Sequence, Tuple, Union
 
@@ -135,12 +136,29 @@ def load_folder(
             return image, (raw > 0).astype(np.int32)
         return image, raw.astype(np.int32)
 
+    if colour_table is None and table is None and not binarize and pairs:
+        _warn_if_binary_foreground_is_ignore(pairs[0][1], ignore_label)
     palette_out = None
     if colour_table is not None and sorted(colour_table.values()) == list(range(num_classes)):
         palette_out = tuple(sorted(colour_table, key=colour_table.get))
     return from_files(pairs, load_example, name=name, split=split or "",
                       class_names=class_names, ignore_label=ignore_label,
                       palette=palette_out, validate=validate)
+
+
+def _warn_if_binary_foreground_is_ignore(mask_path, ignore_label):
+    """A first mask holding only 0 and the ignore label, read as class ids, is
+    most likely a 0/255 binary mask whose foreground would be ignored."""
+    values = set(np.unique(read_label_image(mask_path)).tolist())
+    if ignore_label in values and values <= {0, ignore_label}:
+        warnings.warn(
+            f"Mask '{mask_path}' holds only 0 and {ignore_label}, and masks are read as class "
+            f"ids, so {ignore_label} is the ignore label: if it marks the foreground of a binary "
+            f"mask, every foreground pixel is ignored. Pass binarize=True (or value_map={{0: 0, "
+            f"{ignore_label}: 1}}); pass value_map={{0: 0, 1: 1, {ignore_label}: {ignore_label}}} "
+            "to confirm it is the ignore region and silence this warning.",
+            stacklevel=3,
+        )
 
 
 def load_rockfrag(data_dir: PathLike, split: Optional[str] = None, **kwargs) -> SegmentationData:

@@ -42,6 +42,24 @@ def test_rockfrag_reads_a_0_255_mask_as_fragments(tmp_path, rng):
     np.testing.assert_array_equal(kept, raw)
 
 
+def test_a_0_255_mask_read_as_class_ids_warns(tmp_path, rng):
+    raw = np.zeros((6, 5), np.uint8)
+    raw[1:4, 2:4] = 255
+    _write(tmp_path, ["a"], [raw], rng)
+    with pytest.warns(UserWarning, match=r"a\.png' holds only 0 and 255.*binarize=True"):
+        data = load_folder(tmp_path, num_classes=2)
+    np.testing.assert_array_equal(read_all(data)[0][1], raw)  # as asked: class ids
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_folder(tmp_path, num_classes=2, binarize=True)
+        load_folder(tmp_path, num_classes=2, value_map={0: 0, 1: 1, 255: 255})
+        raw[0, 0] = 1  # a class id beside the ignore label: nothing to warn about
+        _write(tmp_path / "ids", ["a"], [raw], rng)
+        load_folder(tmp_path / "ids", num_classes=2)
+
+
 def test_value_map_palette_and_binarize(tmp_path, rng):
     raw = np.array([[0, 255, 128], [255, 0, 0]], np.uint8)
     _write(tmp_path, ["a"], [raw], rng)
