@@ -89,10 +89,16 @@ def _reflect_indices(size, pad):
     return ops.where(index >= size, period - index, index)
 
 
+def check_choice(value, choices, argument):
+    """`value` if it is one of `choices`, else a ValueError naming `argument`
+    (the arguments here and in the losses that pick a reading or a method)."""
+    if value not in choices:
+        raise ValueError(f"`{argument}` must be one of {choices}; got {value!r}.")
+    return value
+
+
 def _validate_padding(padding):
-    if padding not in PADDINGS:
-        raise ValueError(f"`padding` must be one of {PADDINGS}; got {padding!r}.")
-    return padding
+    return check_choice(padding, PADDINGS, "padding")
 
 
 def _pad(x, pad_h, pad_w, padding):
@@ -311,10 +317,7 @@ def feature_density(features, radius=7, method="exact"):
         (B, H, W) float32.
     """
     radius = _validate_radius(radius)
-    if method not in DENSITY_METHODS:
-        raise ValueError(
-            f"`method` must be one of {DENSITY_METHODS}; got {method!r}."
-        )
+    check_choice(method, DENSITY_METHODS, "method")
     x = _as_features(features)
     # Values below float32's resolution of the features are round-off: 0.
     floor = FLOAT32_RESOLUTION * ops.sqrt(
@@ -443,11 +446,7 @@ class FeatureDensity(_StructureLayer):
     def __init__(self, radius=7, method="exact", **kwargs):
         super().__init__(**kwargs)
         self.radius = _validate_radius(radius)
-        if method not in DENSITY_METHODS:
-            raise ValueError(
-                f"`method` must be one of {DENSITY_METHODS}; got {method!r}."
-            )
-        self.method = method
+        self.method = check_choice(method, DENSITY_METHODS, "method")
 
     def call(self, features):
         return feature_density(features, self.radius, self.method)
@@ -518,14 +517,8 @@ class StructureWeights(_StructureLayer):
                 "At least one of `beta_edge`, `beta_corner`, `beta_density` must be > 0 "
                 "(with all three 0, W would be uniform: use SARDLoss(weighting=\"uniform\"))."
             )
-        if density not in DENSITY_METHODS:
-            raise ValueError(
-                f"`density` must be one of {DENSITY_METHODS}; got {density!r}."
-            )
-        if normalize not in NORMALIZATIONS:
-            raise ValueError(
-                f"`normalize` must be one of {NORMALIZATIONS}; got {normalize!r}."
-            )
+        check_choice(density, DENSITY_METHODS, "density")
+        check_choice(normalize, NORMALIZATIONS, "normalize")
         if not eps > 0:
             raise ValueError(f"`eps` must be > 0; got {eps!r}.")
         self.beta_edge = float(beta_edge)

@@ -20,7 +20,7 @@ from keras import ops
 
 from keras_sard.backend import batch_normal
 from keras_sard.losses.base import DistillationLoss, SeedStateSaving, check_weight
-from keras_sard.structure import StructureWeights
+from keras_sard.structure import StructureWeights, check_choice
 
 __all__ = [
     "weighted_squared_error",
@@ -40,12 +40,6 @@ CHANNEL_REDUCTIONS = ("mean", "sum")
 DENOISER_INPUTS = ("concat", "student")
 
 
-def _check_choice(value, choices, argument):
-    if value not in choices:
-        raise ValueError(f"`{argument}` must be one of {choices}; got {value!r}.")
-    return value
-
-
 def weighted_squared_error(target, prediction, weights=None, channel_reduction="mean"):
     """``mean_b Σ_i W(i) · mean_c (prediction − target)²``, float32.
 
@@ -55,7 +49,7 @@ def weighted_squared_error(target, prediction, weights=None, channel_reduction="
             1/(H·W), i.e. the plain mean squared error.
         channel_reduction: ``"mean"`` over channels (above) or ``"sum"``.
     """
-    _check_choice(channel_reduction, CHANNEL_REDUCTIONS, "channel_reduction")
+    check_choice(channel_reduction, CHANNEL_REDUCTIONS, "channel_reduction")
     target = ops.cast(target, "float32")
     prediction = ops.cast(prediction, "float32")
     reduce = ops.mean if channel_reduction == "mean" else ops.sum
@@ -174,14 +168,10 @@ class FeatureConsistencyLoss(keras.layers.Layer):
             raise ValueError(
                 f"`teacher_channels` must be None or an integer ≥ 1; got {teacher_channels!r}."
             )
-        if teacher_projection not in TEACHER_PROJECTIONS:
-            raise ValueError(
-                f"`teacher_projection` must be one of {TEACHER_PROJECTIONS}; "
-                f"got {teacher_projection!r}."
-            )
+        check_choice(teacher_projection, TEACHER_PROJECTIONS, "teacher_projection")
         self.teacher_channels = teacher_channels
         self.teacher_projection = teacher_projection
-        self.channel_reduction = _check_choice(
+        self.channel_reduction = check_choice(
             channel_reduction, CHANNEL_REDUCTIONS, "channel_reduction")
 
     def build(self, teacher_features_shape, student_features_shape):
@@ -286,9 +276,9 @@ class DistributionAlignmentLoss(SeedStateSaving, keras.layers.Layer):
         self.alpha = float(alpha)
         self.hidden_channels = hidden_channels
         self.seed = seed
-        self.channel_reduction = _check_choice(
+        self.channel_reduction = check_choice(
             channel_reduction, CHANNEL_REDUCTIONS, "channel_reduction")
-        self.denoiser_input = _check_choice(denoiser_input, DENOISER_INPUTS, "denoiser_input")
+        self.denoiser_input = check_choice(denoiser_input, DENOISER_INPUTS, "denoiser_input")
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
 
     def build(self, teacher_projected_shape, student_projected_shape):
@@ -411,9 +401,7 @@ class SARDLoss(DistillationLoss):
         self.levels = levels
         self.feature_weight = check_weight(feature_weight, "feature_weight")
         self.alignment_weight = check_weight(alignment_weight, "alignment_weight")
-        if weighting not in WEIGHTINGS:
-            raise ValueError(f"`weighting` must be one of {WEIGHTINGS}; got {weighting!r}.")
-        self.weighting = weighting
+        self.weighting = check_choice(weighting, WEIGHTINGS, "weighting")
         self.structure = StructureWeights(
             beta_edge=beta_edge,
             beta_corner=beta_corner,
@@ -430,9 +418,9 @@ class SARDLoss(DistillationLoss):
         self.alpha = alpha
         self.hidden_channels = hidden_channels
         self.seed = seed
-        self.channel_reduction = _check_choice(
+        self.channel_reduction = check_choice(
             channel_reduction, CHANNEL_REDUCTIONS, "channel_reduction")
-        self.denoiser_input = _check_choice(denoiser_input, DENOISER_INPUTS, "denoiser_input")
+        self.denoiser_input = check_choice(denoiser_input, DENOISER_INPUTS, "denoiser_input")
         self.consistency = [
             FeatureConsistencyLoss(
                 teacher_projection=teacher_projection,
