@@ -23,11 +23,15 @@ each dataset's defaults (`run_script`).  The work itself is done by
 """
 
 import argparse
+import dataclasses
 import os
 import subprocess
 import sys
 
+from keras_sard.data.registry import DATASET_INFO
 from keras_sard.export import FORMATS as EXPORT_FORMATS
+from keras_sard.methods import METHOD_INFO, TABLE_METHODS, parse_method
+from keras_sard.models.recipes import RECIPE_INFO, get_recipe
 
 BACKENDS = ("tensorflow", "jax", "torch")
 _REEXEC_MARK = "_KERAS_SARD_CLI_BACKEND"
@@ -38,6 +42,40 @@ class UsageError(ValueError):
 
 
 # ------------------------------------------------------------------ parser
+
+# Help texts, from the registries of datasets, methods and recipes.
+_DATASET_HELP = (
+    f"{', '.join(DATASET_INFO)} (default: synthetic); case, '-' and '_' do not matter")
+_METHOD_HELP = (
+    "a method, or several joined by '+' (sard+kd): "
+    + "; ".join(f"{m.name}: {m.description}" for m in METHOD_INFO.values()))
+_RECIPE_HELP = (
+    "teacher → student pair (default: small; the example scripts use the paper's on real "
+    "data): " + "; ".join(f"{r.name}: {r.description}" for r in RECIPE_INFO.values()))
+
+
+def _schedule_text(student, teacher):
+    """One recipe's schedules in words: the student's, and where the teacher's differs."""
+    accumulation = student.gradient_accumulation_steps
+    text = (f"lr {student.learning_rate:g}, weight decay {student.weight_decay:g}, batch "
+            f"{student.batch_size}, {accumulation if accumulation > 1 else 'no'} accumulated "
+            f"steps, {student.epochs} epoch{'s' if student.epochs > 1 else ''}")
+    changed = [f"{field.name.replace('_', ' ')} {getattr(teacher, field.name)}"
+               for field in dataclasses.fields(teacher)
+               if getattr(teacher, field.name) != getattr(student, field.name)]
+    return text + (f" (teacher: {', '.join(changed)})" if changed else "")
+
+
+def _schedule_help():
+    by_schedule = {}
+    for recipe in RECIPE_INFO.values():
+        text = _schedule_text(recipe.student_schedule, recipe.teacher_schedule)
+        by_schedule.setdefault(text, []).append(recipe.name)
+    return "AdamW with a cosine decay; defaults: the recipe's: " + "; ".join(
+        f"{', '.join(names)}: {text}" for text, names in by_schedule.items())
+
+
+_SCHEDULE_HELP = _schedule_help()
 
 
 def _bounded(convert, lowest, inclusive, kind):
@@ -72,9 +110,7 @@ def _backend_parent():
 def _data_parent():
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("data")
-    group.add_argument("--dataset", default="synthetic",
-                       help="synthetic (default), monuseg, isaid, cellbin, loveda, cityscapes, "
-                            "ade20k or rockfrag")
+    group.add_argument("--dataset", default="synthetic", help=_DATASET_HELP)
     group.add_argument("--data-dir", help="the dataset's folder; without it, synthetic data "
                                           "stands in and the download instructions are shown")
     group.add_argument("--image-size", type=_positive,
@@ -89,10 +125,7 @@ def _data_parent():
 
 def _schedule_parent(teacher_epochs=False):
     parent = argparse.ArgumentParser(add_help=False)
-    group = parent.add_argument_group(
-        "schedule", "AdamW with a cosine decay; defaults: the paper's (lr 1e-4, weight decay "
-                    "0.01, batch 8, 2 accumulated steps) for the keras-hub recipes; for the "
-                    "'small' recipe lr 1e-3, no accumulation, 12 epochs (36 for a teacher)")
+    group = parent.add_argument_group("schedule", _SCHEDULE_HELP)
     group.add_argument("--epochs", type=_positive)
     if teacher_epochs:
         group.add_argument("--teacher-epochs", type=_positive,
@@ -110,19 +143,14 @@ def _schedule_parent(teacher_epochs=False):
 def _model_parent():
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("models")
-    group.add_argument("--recipe", default="small",
-                       help="teacher → student pair: small (default; CPU-sized), "
-                            "swin_l->swin_t, swin_b->swin_s, swin_l->resnet50 (the paper's; "
-                            "the example scripts' default on real data)")
+    group.add_argument("--recipe", default="small", help=_RECIPE_HELP)
     group.add_argument("--tiny", action="store_true",
                        help="few-channel versions of the recipe's models (tests)")
     return parent
 
 
 def _method_argument(parser, default="sard"):
-    parser.add_argument("--method", default=default,
-                        help="scratch, kd, cwd, dkd, mgd, sard (default), or an ablation: "
-                             "sard_uniform, sard_e, sard_c, sard_d, sard_ec")
+    parser.add_argument("--method", default=default, help=_METHOD_HELP + " (default: %(default)s)")
 
 
 def _training_parents(teacher_epochs=False):
@@ -222,8 +250,9 @@ def build_parser(prog="keras-sard"):
                    help="a dataset's folder; repeat for several")
     p.add_argument("--teacher", action="append", default=[], metavar="DATASET=FILE",
                    help="a dataset's trained teacher (.keras) instead of training one")
-    p.add_argument("--methods", nargs="+", help="rows under the teacher (default: scratch kd "
-                                                "cwd dkd mgd sard)")
+    p.add_argument("--methods", nargs="+",
+                   help="rows under the teacher, each a method as for --method (default: "
+                        f"{' '.join(TABLE_METHODS)})")
     p.add_argument("--seeds", nargs="+", type=_non_negative, help="default: 0 1 2")
     p.add_argument("--image-size", type=_positive, help="training crop (default: the "
                                                         "dataset's; 64 for synthetic data)")
@@ -261,11 +290,9 @@ def _say(text):
 
 
 def _base_schedule(recipe, teacher=False):
-    from keras_sard import training
-
-    if recipe.replace(" ", "").lower() != "small":
-        return training.PAPER_SCHEDULE
-    return training.SYNTHETIC_TEACHER_SCHEDULE if teacher else training.SYNTHETIC_SCHEDULE
+    """The recipe's own schedule of its teacher or student."""
+    recipe = get_recipe(recipe)
+    return recipe.teacher_schedule if teacher else recipe.student_schedule
 
 
 def _schedule(args, base, teacher=False):
@@ -306,7 +333,6 @@ def _train_teacher(args):
     import keras
 
     from keras_sard import training
-    from keras_sard.models import get_recipe
 
     recipe = get_recipe(args.recipe)
     _check_output(args.output)
@@ -322,9 +348,6 @@ def _train_teacher(args):
 
 
 def _student(args, task):
-    import dataclasses
-
-    from keras_sard.models import get_recipe
     from keras_sard.training import load_model
 
     if args.student and args.student.endswith(".keras"):
@@ -430,8 +453,10 @@ def _run(args):
 
 
 def _tables(args):
-    from keras_sard import tables, training
+    from keras_sard import tables
 
+    for method in args.methods or ():
+        _check_method(method, "--methods")
     data_dirs = _pairs(args.data_dir, "--data-dir", "FOLDER", os.path.isdir, "is not a folder")
     teachers = _pairs(args.teacher, "--teacher", "FILE", os.path.isfile, "is not a file")
     datasets = args.datasets or list(tables.DEFAULT_DATASETS)
@@ -477,14 +502,11 @@ def _check_output(path):
         raise UsageError(f"--output must name a .keras file; got '{path}'.")
 
 
-def _check_method(method):
-    from keras_sard.methods import METHODS
-
-    parts = [part.strip() for part in method.split("+")]
-    unknown = [part for part in parts if part not in METHODS]
-    if unknown:
-        raise UsageError(f"--method '{method}': unknown {unknown}; known: {', '.join(METHODS)} "
-                         "(combine with '+').")
+def _check_method(method, option="--method"):
+    try:
+        parse_method(method, option)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 # ------------------------------------------------------------------ backend

@@ -29,6 +29,8 @@ import keras
 import numpy as np
 
 from keras_sard import training
+from keras_sard.data.registry import DATASET_INFO, resolve_dataset
+from keras_sard.methods import METHOD_INFO, TABLE_METHODS, method_label, parse_method
 
 __all__ = [
     "DEFAULT_DATASETS",
@@ -41,33 +43,14 @@ __all__ = [
     "write_tables",
 ]
 
-DEFAULT_METHODS = ("scratch", "kd", "cwd", "dkd", "mgd", "sard")
-"""The rows of Tables 6–7 under the teacher."""
+DEFAULT_METHODS = TABLE_METHODS
+"""The rows of Tables 6–7 under the teacher (`keras_sard.methods.TABLE_METHODS`)."""
 
 DEFAULT_DATASETS = ("synthetic:fragments", "synthetic:nuclei")
 """Two synthetic tiny-dense sets: what runs without any download."""
 
-ROW_LABELS = {
-    "teacher": "Teacher",
-    "scratch": "Student (scratch)",
-    "kd": "Vanilla KD",
-    "cwd": "CWD",
-    "dkd": "DKD",
-    "mgd": "MGD",
-    "sard": "SARD",
-    "sard_uniform": "Uniform SARD",
-    "sard_e": "SARD (E only)",
-    "sard_c": "SARD (C only)",
-    "sard_d": "SARD (D only)",
-    "sard_ec": "SARD (E + C)",
-}
-
-DATASET_TITLES = {
-    "monuseg": "MoNuSeg", "isaid": "iSAID", "cellbin": "CellBin", "loveda": "LoveDA",
-    "cityscapes": "Cityscapes", "ade20k": "ADE20K", "rockfrag": "RockFrag",
-    "synthetic": "Synthetic", "synthetic:fragments": "Synthetic fragments",
-    "synthetic:nuclei": "Synthetic nuclei", "folder": "Folder",
-}
+ROW_LABELS = {"teacher": "Teacher", **{name: m.label for name, m in METHOD_INFO.items()}}
+"""The row label of each method (`keras_sard.methods.METHOD_INFO`), and the teacher's."""
 
 METRICS = (("miou", "mIoU"), ("biou", "bIoU"))
 
@@ -93,12 +76,21 @@ class Run:
     stand_in: bool = False
 
 
+def _split_kind(dataset):
+    """``"synthetic:nuclei"`` → ``("synthetic", "nuclei")``; other names → (key, "")."""
+    name, _, kind = dataset.partition(":")
+    key = resolve_dataset(name)
+    if kind and key != "synthetic":
+        raise ValueError(f"Dataset {dataset!r}: only synthetic data has kinds "
+                         "('synthetic:fragments', 'synthetic:nuclei').")
+    return key, kind
+
+
 def _task(dataset, data_dir, image_size, num_examples, seed, log):
-    name = dataset.lower()
-    if name.startswith("synthetic"):
-        kind = name.partition(":")[2] or "fragments"
+    name, kind = _split_kind(dataset)
+    if name == "synthetic":
         task = training.load_task("synthetic", image_size=image_size, num_examples=num_examples,
-                                  seed=seed, kind=kind)
+                                  seed=seed, kind=kind or "fragments")
         return task, False
     if data_dir is None:
         task, notice = training.stand_in_task(name, image_size, num_examples=num_examples,
@@ -109,28 +101,27 @@ def _task(dataset, data_dir, image_size, num_examples, seed, log):
 
 
 def _check_names(datasets, methods, seeds):
-    from keras_sard.methods import METHODS
-
     if not datasets:
         raise ValueError("`datasets` is empty: name at least one dataset.")
+    for dataset in datasets:
+        _split_kind(dataset)
     for name in methods:
-        if name not in METHODS:
-            raise ValueError(f"Unknown method {name!r} in `methods`; known: {list(METHODS)}.")
+        parse_method(name, "methods")
     if not seeds or not all(isinstance(s, (int, np.integer)) and s >= 0 for s in seeds):
         raise ValueError(f"`seeds` must be integers ≥ 0, at least one; got {list(seeds)!r}.")
 
 
 def run_grid(datasets=DEFAULT_DATASETS, methods=DEFAULT_METHODS, seeds=(0, 1, 2), *,
              data_dirs=None, teachers=None, recipe="small", tiny=False, image_size=None,
-             num_examples=64, teacher_schedule=training.SYNTHETIC_TEACHER_SCHEDULE,
-             student_schedule=training.SYNTHETIC_SCHEDULE, method_overrides=None,
-             output_dir=None, log: Callable[[str], None] = print):
+             num_examples=64, teacher_schedule=None, student_schedule=None,
+             method_overrides=None, output_dir=None, log: Callable[[str], None] = print):
     """Train and score every (dataset, method, seed).
 
     Args:
         datasets: dataset names (`keras_sard.data.DATASET_INFO`), or
             ``"synthetic:fragments"`` / ``"synthetic:nuclei"``.
-        methods: names of `keras_sard.methods.METHODS`, one row each.
+        methods: names of `keras_sard.methods.METHODS` (or combinations
+            such as ``"sard+kd"``), one row each.
         seeds: each student is trained once per seed (weights, batch order,
             augmentation); the teacher once per dataset, with the first seed.
         data_dirs: ``{dataset: folder}``; a dataset without one runs on its
@@ -138,11 +129,14 @@ def run_grid(datasets=DEFAULT_DATASETS, methods=DEFAULT_METHODS, seeds=(0, 1, 2)
         teachers: ``{dataset: ".keras path"}`` of teachers trained already.
         recipe: a recipe name (`keras_sard.models.get_recipe`) or any object
             with `keras_sard.models.Recipe`'s ``build_teacher(num_classes,
-            image_size, tiny=...)``, ``build_student(...)`` (models) and
-            ``teacher_layers``, ``student_layers`` (the tapped layer names).
+            image_size, tiny=...)``, ``build_student(...)`` (models),
+            ``teacher_layers``, ``student_layers`` (the tapped layer names)
+            and, unless both schedules are given, ``teacher_schedule`` and
+            ``student_schedule``.
         tiny, image_size, num_examples: the models and data
             (`keras_sard.training.load_task`).
-        teacher_schedule, student_schedule: `keras_sard.training.Schedule`.
+        teacher_schedule, student_schedule: `keras_sard.schedules.Schedule`;
+            None: the recipe's.
         method_overrides: ``{method: {argument: value}}`` for a method's loss.
         output_dir: where to save each dataset's teacher (``.keras``).
         log: called with one line per trained model.
@@ -157,6 +151,8 @@ def run_grid(datasets=DEFAULT_DATASETS, methods=DEFAULT_METHODS, seeds=(0, 1, 2)
     data_dirs, teachers = dict(data_dirs or {}), dict(teachers or {})
     method_overrides = dict(method_overrides or {})
     recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
+    teacher_schedule = teacher_schedule or recipe.teacher_schedule
+    student_schedule = student_schedule or recipe.student_schedule
     runs = []
     for dataset in datasets:
         task, stand_in = _task(dataset, data_dirs.get(dataset), image_size, num_examples,
@@ -196,8 +192,19 @@ def run_grid(datasets=DEFAULT_DATASETS, methods=DEFAULT_METHODS, seeds=(0, 1, 2)
 # ----------------------------------------------------------------- layout
 
 
+def _dataset_title(dataset):
+    """The column title: the registry's label (``"MoNuSeg"``), with the
+    synthetic kind (``"Synthetic nuclei"``)."""
+    try:
+        name, kind = _split_kind(dataset)
+    except ValueError:
+        return dataset
+    label = DATASET_INFO[name].label or name
+    return f"{label} {kind}" if kind else label
+
+
 def _column_title(runs, dataset):
-    title = DATASET_TITLES.get(dataset, dataset)
+    title = _dataset_title(dataset)
     return title + "*" if any(r.stand_in for r in runs if r.dataset == dataset) else title
 
 
@@ -214,6 +221,15 @@ def _summary(runs):
             cells.setdefault((run.method, run.dataset, metric), []).append(
                 100.0 * getattr(run, metric))
     return {key: (float(np.mean(v)), float(np.std(v)), len(v)) for key, v in cells.items()}
+
+
+def _row_label(method):
+    if method == "teacher":
+        return ROW_LABELS["teacher"]
+    try:
+        return method_label(method)
+    except ValueError:  # runs of a method no longer in the registry
+        return method
 
 
 def _layout(runs):
@@ -250,7 +266,7 @@ def format_markdown(runs):
                     cells.append(f"{value[0]:.1f}")
                 else:
                     cells.append(f"{value[0]:.1f} ± {value[1]:.1f}")
-        lines.append("| " + " | ".join([ROW_LABELS.get(method, method)] + cells) + " |")
+        lines.append("| " + " | ".join([_row_label(method)] + cells) + " |")
     deltas = [_delta(summary, d, m) for d in datasets for m, _ in METRICS]
     if any(d is not None for d in deltas):
         cells = ["—" if d is None else f"{d:+.1f}" for d in deltas]
@@ -277,7 +293,7 @@ def format_csv(runs):
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     for method in methods:
-        row, counts = [ROW_LABELS.get(method, method)], set()
+        row, counts = [_row_label(method)], set()
         for dataset in datasets:
             for metric, _ in METRICS:
                 value = summary.get((method, dataset, metric))

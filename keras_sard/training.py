@@ -4,11 +4,10 @@ data → teacher (trained here, or loaded from a ``.keras`` file) → student
 distilled with a method → mIoU and bIoU → ``.keras`` files and exported
 artefacts.  Each step is a function; `run_experiment` chains them.
 
-The optimiser follows the paper (spec §5): AdamW, learning rate 1e-4, weight
-decay 0.01, a cosine decay over all steps, batch 8 with gradients accumulated
-over 2 steps.  `Schedule` holds these settings; every one can be overridden
-(a small model trained from scratch on the synthetic data wants a larger
-learning rate, see `SYNTHETIC_SCHEDULE`).
+The optimiser follows the paper (spec §5) unless a recipe says otherwise:
+`Schedule` (from `keras_sard.schedules`, re-exported here) holds the
+settings, and each recipe of `keras_sard.models.recipes` names the schedules
+of its teacher and student.
 
 Example::
 
@@ -25,19 +24,22 @@ Example::
 """
 
 import dataclasses
-import math
 import os
 import time
 import zipfile
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, Tuple
 
 import keras
 import numpy as np
 
 from keras_sard.data import DATASET_INFO, SegmentationData, load_dataset, make_pipeline
 from keras_sard.data.base import as_size
+from keras_sard.data.registry import resolve_dataset
 from keras_sard.losses import SegmentationLoss
 from keras_sard.metrics import BoundaryIoU, MeanIoU
+from keras_sard.schedules import (PAPER_SCHEDULE, SYNTHETIC_SCHEDULE,
+                                  SYNTHETIC_TEACHER_SCHEDULE, Schedule)
+from keras_sard.validation import check_int
 
 __all__ = [
     "ExperimentResult",
@@ -60,97 +62,6 @@ __all__ = [
 
 SIZE_MULTIPLE = 32  # the pyramid's coarsest stride: model inputs are multiples of it
 SYNTHETIC_IMAGE_SIZE = 64
-
-
-# ----------------------------------------------------------------- schedule
-
-
-def _positive_int(value, argument, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{argument}` must be an integer ≥ 1; got {value!r}.")
-    return int(value)
-
-
-@dataclasses.dataclass(frozen=True)
-class Schedule:
-    """How one model is trained.
-
-    Args:
-        epochs: passes of ``steps_per_epoch`` steps.
-        steps_per_epoch: None: one pass over the training set
-            (``num_examples // batch_size`` steps, at least 1).
-        batch_size: images per step (8 in the paper).
-        learning_rate: the peak of the cosine decay (1e-4).
-        weight_decay: AdamW's decoupled weight decay (0.01).
-        gradient_accumulation_steps: steps whose gradients are averaged
-            before one update (2 in the paper: an effective batch of 16);
-            1 for none.
-
-    The learning rate decays from ``learning_rate`` to 0 along a cosine over
-    all ``epochs * steps_per_epoch`` steps.
-
-    >>> Schedule().learning_rate, Schedule().gradient_accumulation_steps
-    (0.0001, 2)
-    >>> Schedule(batch_size=4).steps(num_examples=10)
-    2
-    """
-
-    epochs: int = 1
-    steps_per_epoch: Optional[int] = None
-    batch_size: int = 8
-    learning_rate: float = 1e-4
-    weight_decay: float = 0.01
-    gradient_accumulation_steps: int = 2
-
-    def __post_init__(self):
-        _positive_int(self.epochs, "epochs")
-        _positive_int(self.steps_per_epoch, "steps_per_epoch", allow_none=True)
-        _positive_int(self.batch_size, "batch_size")
-        _positive_int(self.gradient_accumulation_steps, "gradient_accumulation_steps")
-        if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < math.inf):
-            raise ValueError(f"`learning_rate` must be a number > 0; got {self.learning_rate!r}.")
-        if not (isinstance(self.weight_decay, (int, float)) and 0 <= self.weight_decay < math.inf):
-            raise ValueError(f"`weight_decay` must be a number ≥ 0; got {self.weight_decay!r}.")
-
-    def replace(self, **changes):
-        """A copy with `changes`; None values leave a setting as it is."""
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
-
-    def steps(self, num_examples):
-        """Steps per epoch for a training set of `num_examples`."""
-        if self.steps_per_epoch is not None:
-            return self.steps_per_epoch
-        return max(1, int(num_examples) // self.batch_size)
-
-    def optimizer(self, total_steps):
-        """AdamW with a cosine decay to 0 over `total_steps` steps.
-
-        With gradient accumulation Keras counts every step (not every
-        update) in the schedule, so `total_steps` is the number of batches.
-        """
-        learning_rate = keras.optimizers.schedules.CosineDecay(
-            float(self.learning_rate), decay_steps=max(1, int(total_steps)))
-        accumulate = self.gradient_accumulation_steps
-        return keras.optimizers.AdamW(
-            learning_rate=learning_rate,
-            weight_decay=float(self.weight_decay),
-            gradient_accumulation_steps=accumulate if accumulate > 1 else None,
-        )
-
-
-PAPER_SCHEDULE = Schedule()
-"""The paper's optimiser: AdamW 1e-4, weight decay 0.01, cosine, batch 8, accumulation 2."""
-
-SYNTHETIC_SCHEDULE = Schedule(epochs=12, learning_rate=1e-3, gradient_accumulation_steps=1)
-"""For a student of the "small" recipe from random weights on 64 synthetic
-images: 96 steps of batch 8, a larger learning rate and no accumulation (with
-so few steps, halving the number of updates costs more than the larger batch
-gives)."""
-
-SYNTHETIC_TEACHER_SCHEDULE = SYNTHETIC_SCHEDULE.replace(epochs=36)
-"""The teacher's: three times the students' steps, so it has something to teach."""
 
 
 # --------------------------------------------------------------------- data
@@ -194,14 +105,6 @@ def _image_size(image_size, default):
     return size
 
 
-def _dataset_key(dataset):
-    key = str(dataset).lower().replace("-", "").replace("_", "")
-    key = {"cellbindb": "cellbin", "ade": "ade20k"}.get(key, key)
-    if key not in DATASET_INFO:
-        raise ValueError(f"Unknown dataset {dataset!r}; known: {sorted(DATASET_INFO)}.")
-    return key
-
-
 def load_task(dataset, data_dir=None, image_size=None, *, num_examples=64, seed=0,
               **reader_kwargs):
     """The training and validation data of `dataset`, and its crop size.
@@ -226,24 +129,19 @@ def load_task(dataset, data_dir=None, image_size=None, *, num_examples=64, seed=
         ValueError: an unknown dataset or a crop size that is not a multiple
             of 32.
     """
-    key = _dataset_key(dataset)
+    key = resolve_dataset(dataset)
     info = DATASET_INFO[key]
     if key == "synthetic":
         image_size = _image_size(image_size, SYNTHETIC_IMAGE_SIZE)
-        num_examples = _positive_int(num_examples, "num_examples")
+        num_examples = check_int(num_examples, "num_examples")
         splits = {split: load_dataset("synthetic", split=split, image_size=image_size, seed=seed,
                                       num_examples=count, **reader_kwargs)
                   for split, count in (("train", num_examples), ("val", max(2, num_examples // 4)))}
         return Task(key, splits["train"], splits["val"], image_size, cache=True)
     image_size = _image_size(image_size, info.crop_size)
-    val_split = "val" if "val" in info.splits else "test"
     train = load_dataset(key, data_dir, "train", **reader_kwargs)
-    val = load_dataset(key, data_dir, val_split, **reader_kwargs)
+    val = load_dataset(key, data_dir, info.validation_split, **reader_kwargs)
     return Task(key, train, val, image_size)
-
-
-def _stand_in_kind(key):
-    return "nuclei" if key in ("monuseg", "cellbin") else "fragments"
 
 
 def stand_in_task(dataset, image_size=None, *, num_examples=64, seed=0):
@@ -258,9 +156,9 @@ def stand_in_task(dataset, image_size=None, *, num_examples=64, seed=0):
     >>> task.train.name, task.num_classes, "Download:" in notice
     ('synthetic_nuclei', 2, True)
     """
-    key = _dataset_key(dataset)
+    key = resolve_dataset(dataset)
     info = DATASET_INFO[key]
-    kind = _stand_in_kind(key)
+    kind = info.stand_in
     num_classes = 2 if info.num_classes <= 2 else 4
     task = load_task("synthetic", image_size=image_size, num_examples=num_examples, seed=seed,
                      kind=kind, num_classes=num_classes)
@@ -521,8 +419,8 @@ class ExperimentResult:
 
 
 def run_experiment(dataset="synthetic", data_dir=None, *, method="sard", recipe="small",
-                   teacher=None, image_size=None, tiny=False,
-                   teacher_schedule=SYNTHETIC_TEACHER_SCHEDULE, student_schedule=SYNTHETIC_SCHEDULE, seed=0, output_dir="keras_sard_run",
+                   teacher=None, image_size=None, tiny=False, teacher_schedule=None,
+                   student_schedule=None, seed=0, output_dir="keras_sard_run",
                    export_formats=("tflite",), num_examples=64, method_overrides=None,
                    log: Callable[[str], None] = print, verbose="auto"):
     """The whole workflow on one dataset.
@@ -530,10 +428,11 @@ def run_experiment(dataset="synthetic", data_dir=None, *, method="sard", recipe=
     1. data: `load_task` (with `data_dir`), or `stand_in_task` when
        `data_dir` is None (the download instructions are logged);
     2. teacher: loaded from `teacher` (a ``.keras`` path), or built from
-       `recipe` and trained with `teacher_schedule`, saved as
-       ``output_dir/teacher.keras``;
-    3. student: built from `recipe` and distilled with `method`
-       (`student_schedule`), saved as ``output_dir/student.keras``;
+       `recipe` and trained with `teacher_schedule` (default: the recipe's),
+       saved as ``output_dir/teacher.keras``;
+    3. student: built from `recipe` and distilled with `method` and
+       `student_schedule` (default: the recipe's), saved as
+       ``output_dir/student.keras``;
     4. mIoU and bIoU of both on the validation split;
     5. the student exported in each of `export_formats` (`export_path`).
 
@@ -542,6 +441,9 @@ def run_experiment(dataset="synthetic", data_dir=None, *, method="sard", recipe=
     from keras_sard.models import get_recipe
 
     start = time.time()
+    recipe_name, recipe = recipe, get_recipe(recipe)
+    teacher_schedule = teacher_schedule or recipe.teacher_schedule
+    student_schedule = student_schedule or recipe.student_schedule
     if data_dir is None:
         task, notice = stand_in_task(dataset, image_size, num_examples=num_examples, seed=seed)
         if notice:
@@ -552,7 +454,6 @@ def run_experiment(dataset="synthetic", data_dir=None, *, method="sard", recipe=
     if loaded_teacher is not None:
         _check_model_fits(loaded_teacher, task, "teacher")
     keras.utils.set_random_seed(seed)
-    recipe_name, recipe = recipe, get_recipe(recipe)
     os.makedirs(output_dir, exist_ok=True)
     if loaded_teacher is None:
         teacher_model = recipe.build_teacher(task.num_classes, task.image_size, tiny=tiny)

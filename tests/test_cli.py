@@ -88,7 +88,7 @@ def test_visualize_draws_structure_and_predictions(tmp_path):
     (["train-teacher", "--image-size", "40", "--output", "t.keras"], "not a multiple of 32"),
     (["train-teacher", "--recipe", "vit->mlp", "--output", "t.keras"], "Unknown recipe"),
     (["tables", "--data-dir", "monuseg"], "--data-dir takes DATASET=FOLDER"),
-    (["tables", "--methods", "sard", "magic"], "Unknown method 'magic'"),
+    (["tables", "--methods", "sard", "magic"], "Unknown `--methods` 'magic'"),
 ])
 def test_bad_input_is_a_one_line_error(argv, message):
     code, out, err = run_cli(*argv)
@@ -100,13 +100,46 @@ def test_bad_input_is_a_one_line_error(argv, message):
 
 def test_bad_method_and_bad_teacher_file(tmp_path):
     code, _, err = run_cli("distill", "--teacher", trained_teacher()[0], "--method", "magic")
-    assert code == 2 and "--method 'magic': unknown ['magic']" in err
+    assert code == 2 and "Unknown `--method` 'magic'; the known methods are" in err
     code, _, err = run_cli("distill", "--teacher", trained_teacher()[0], "--student", "vgg")
     assert code == 2 and "Unknown backbone 'vgg'" in err
     bad = tmp_path / "broken.keras"
     bad.write_bytes(b"not a zip file")
     code, _, err = run_cli("evaluate", "--model", bad)
     assert code == 2 and "is not a Keras model file" in err
+
+
+def test_dataset_aliases_resolve_as_load_dataset_does(tmp_path):
+    """`--dataset ade20k-150` is ADE20K (one alias table, data.registry): an
+    empty folder says what is missing from it, not "Unknown dataset"."""
+    code, out, err = run_cli("run", "--dataset", "ade20k-150", "--data-dir", tmp_path)
+    assert code == 2 and "Unknown dataset" not in err
+    assert f"'{tmp_path}/images/training' does not exist" in err
+
+
+def test_combined_methods_are_accepted_by_every_verb():
+    """One method check (methods.parse_method): what `run --method` takes,
+    `tables --methods` takes too."""
+    from keras_sard import tables
+
+    parser = cli.build_parser()
+    args = parser.parse_args(["tables", "--methods", "sard+kd", "cwd"])
+    for method in args.methods:
+        cli._check_method(method, "--methods")
+    tables._check_names(["synthetic"], args.methods, [0])
+    assert tables.format_markdown([tables.Run("synthetic", "sard+kd", 0, 0.5, 0.5)]).count(
+        "SARD + Vanilla KD") == 1
+
+
+def test_help_is_built_from_the_registries():
+    from keras_sard.data.registry import DATASET_INFO
+    from keras_sard.methods import METHOD_INFO
+    from keras_sard.models.recipes import RECIPE_INFO
+
+    out = " ".join(run_cli("run", "--help")[1].split())
+    for name in [*DATASET_INFO, *METHOD_INFO, *RECIPE_INFO]:
+        assert name in out, name
+    assert "small: lr 0.001" in out and "(teacher: epochs 36)" in out
 
 
 def test_argparse_usage_errors_exit_2():

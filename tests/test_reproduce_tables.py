@@ -114,7 +114,7 @@ def test_missing_rows_are_dashes():
 
 
 def test_bad_grid_arguments():
-    with pytest.raises(ValueError, match="Unknown method 'sardine'"):
+    with pytest.raises(ValueError, match="Unknown `methods` 'sardine'"):
         tables.run_grid(["synthetic"], ["sardine"], [0])
     with pytest.raises(ValueError, match="`seeds`"):
         tables.run_grid(["synthetic"], ["kd"], [])

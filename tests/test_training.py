@@ -70,6 +70,47 @@ def test_synthetic_task_and_stand_ins():
     assert training.stand_in_task("synthetic", image_size=32, num_examples=4)[1] == ""
 
 
+def test_dataset_names_resolve_as_load_dataset_does(tmp_path):
+    """One alias table (data.registry.resolve_dataset) for load_dataset,
+    load_task and stand_in_task."""
+    with pytest.raises(FileNotFoundError, match="Dataset 'ade20k': no data_dir was given"):
+        training.load_task("ade20k-150")
+    with pytest.raises(FileNotFoundError, match="Dataset 'ade20k'.*is not a folder"):
+        training.load_task("ADE20K-150", tmp_path / "missing")
+    assert "No data folder given for 'cellbin'" in training.stand_in_task(
+        "CellBinDB", image_size=32, num_examples=4)[1]
+
+
+def test_run_experiment_trains_with_the_recipes_schedules(monkeypatch, tmp_path):
+    """The Swin pair trains with the paper's schedule (recipes own their
+    schedules); stopped before any model is built."""
+    from keras_sard.models.recipes import Recipe, get_recipe
+
+    class Stop(Exception):
+        pass
+
+    seen = {}
+
+    def build_teacher(self, *args, **kwargs):
+        return "teacher"
+
+    def train_segmenter(model, task, schedule, **kwargs):
+        seen["teacher"] = schedule
+        raise Stop
+
+    monkeypatch.setattr(Recipe, "build_teacher", build_teacher)
+    monkeypatch.setattr(training, "train_segmenter", train_segmenter)
+    for recipe, given in (("swin_l->swin_t", None), ("small", None),
+                          ("swin_l->swin_t", training.SYNTHETIC_SCHEDULE)):
+        with pytest.raises(Stop):
+            training.run_experiment(recipe=recipe, image_size=32, num_examples=4,
+                                    teacher_schedule=given, log=lambda line: None,
+                                    output_dir=str(tmp_path))
+        assert seen["teacher"] == (given or get_recipe(recipe).teacher_schedule)
+    assert get_recipe("swin_l->swin_t").teacher_schedule == training.PAPER_SCHEDULE
+    assert get_recipe("small").student_schedule == training.SYNTHETIC_SCHEDULE
+
+
 def test_load_task_errors(tmp_path):
     with pytest.raises(ValueError, match="Unknown dataset 'mnist'"):
         training.load_task("mnist")

@@ -24,15 +24,16 @@ from keras_sard.data.loveda import load_loveda
 from keras_sard.data.monuseg import load_monuseg
 from keras_sard.data.pipeline import (IMAGENET_MEAN, IMAGENET_STD, denormalize,
                                       make_pipeline, normalize)
-from keras_sard.data.registry import DATASET_INFO, DatasetInfo, load_dataset
+from keras_sard.data.registry import (DATASET_ALIASES, DATASET_INFO, DatasetInfo, load_dataset,
+                                      resolve_dataset)
 from keras_sard.data.sliding_window import sliding_window_predict
 from keras_sard.data.synthetic import make_synthetic, synthetic_arrays
 
 __all__ = [
-    "ColorJitter", "DATASET_INFO", "DatasetInfo", "IGNORE_LABEL", "IMAGENET_MEAN",
+    "ColorJitter", "DATASET_ALIASES", "DATASET_INFO", "DatasetInfo", "IGNORE_LABEL", "IMAGENET_MEAN",
     "IMAGENET_STD", "SegmentationData", "augment_pair", "denormalize",
     "label_ids_to_train_ids", "load_ade20k", "load_cellbin", "load_cityscapes",
     "load_dataset", "load_folder", "load_isaid", "load_loveda", "load_monuseg",
-    "load_rockfrag", "make_pipeline", "make_synthetic", "normalize",
+    "load_rockfrag", "make_pipeline", "make_synthetic", "normalize", "resolve_dataset",
     "sliding_window_predict", "synthetic_arrays",
 ]

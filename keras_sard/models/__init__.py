@@ -12,7 +12,7 @@ Every model's tappable levels are ``f"{name}_level_{i}"``, i = 1..4
 from keras_sard.models.backbones import BACKBONES, PRESETS, build_backbone, tiny_overrides
 from keras_sard.models.levels import level_names
 from keras_sard.models.pyramids import BackboneFeatures, build_pyramid
-from keras_sard.models.recipes import RECIPES, Recipe, RecipeModels, get_recipe
+from keras_sard.models.recipes import RECIPE_INFO, RECIPES, Recipe, RecipeModels, get_recipe
 from keras_sard.models.segmenter import SEGMENTER_BACKBONES, build_segmenter
 from keras_sard.models.small import build_small_segmenter
 from keras_sard.models.upernet import ResizeLike, upernet_decoder
@@ -21,6 +21,7 @@ __all__ = [
     "BACKBONES",
     "PRESETS",
     "RECIPES",
+    "RECIPE_INFO",
     "SEGMENTER_BACKBONES",
     "BackboneFeatures",
     "Recipe",
