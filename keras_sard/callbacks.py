@@ -41,15 +41,16 @@ from keras_sard.backend import steps
 from keras_sard.losses.sard import SARDLoss
 from keras_sard.structure import StructureWeights
 from keras_sard.taps import find_layer
+from keras_sard.validation import IGNORE_LABEL, check_int
 from keras_sard.visualize import (
-    _check_label,
-    _check_panel_pixels,
-    _prediction_panels,
-    _predictions_figure,
-    _resize,
-    _structure_figure,
-    _to_array,
+    check_label,
+    check_panel_pixels,
+    figure_to_array,
+    prediction_panels,
+    predictions_figure,
     read_layer,
+    resize_map,
+    structure_figure,
 )
 
 __all__ = ["StructureMapLogger"]
@@ -125,7 +126,7 @@ class StructureMapLogger(keras.callbacks.Callback):
         every_n_epochs=1,
         labels=None,
         structure=None,
-        ignore_label=255,
+        ignore_label=IGNORE_LABEL,
         num_classes=None,
         panel_pixels=192,
     ):
@@ -147,15 +148,9 @@ class StructureMapLogger(keras.callbacks.Callback):
                     f"`labels` must be (batch, height, width) = {images.shape[:3]} to "
                     f"match `images` {images.shape}; got shape {labels.shape}."
                 )
-            labels = np.stack([_check_label(label, "labels") for label in labels])
+            labels = np.stack([check_label(label, "labels") for label in labels])
         if log_dir is None and png_dir is None:
             raise ValueError("Give `log_dir` (TensorBoard), `png_dir` (PNG files) or both.")
-        if (
-            isinstance(every_n_epochs, bool)
-            or not isinstance(every_n_epochs, (int, np.integer))
-            or every_n_epochs < 1
-        ):
-            raise ValueError(f"`every_n_epochs` must be an integer ≥ 1; got {every_n_epochs!r}.")
         if structure is not None and not isinstance(structure, StructureWeights):
             raise ValueError(
                 "`structure` must be a keras_sard.structure.StructureWeights or None; "
@@ -168,11 +163,11 @@ class StructureMapLogger(keras.callbacks.Callback):
         self.layer = layer
         self.log_dir = None if log_dir is None else os.fspath(log_dir)
         self.png_dir = None if png_dir is None else os.fspath(png_dir)
-        self.every_n_epochs = int(every_n_epochs)
+        self.every_n_epochs = check_int(every_n_epochs, "every_n_epochs")
         self.structure = structure
         self.ignore_label = ignore_label
         self.num_classes = num_classes
-        self.panel_pixels = _check_panel_pixels(panel_pixels)
+        self.panel_pixels = check_panel_pixels(panel_pixels)
         self._writer = None
         self._teacher_logits = None
         self._logged_structure = False
@@ -238,12 +233,12 @@ class StructureMapLogger(keras.callbacks.Callback):
         weights, figures = [], []
         for i, image in enumerate(self.images):
             maps = {k: v[i] for k, v in terms.items()}
-            weights.append(_heatmap_rgb(_resize(maps["weights"], image.shape[:2])))
-            fig = _structure_figure(image, maps, self.panel_pixels, f"image {i}: teacher {self.layer}")
+            weights.append(_heatmap_rgb(resize_map(maps["weights"], image.shape[:2])))
+            fig = structure_figure(image, maps, self.panel_pixels, f"image {i}: teacher {self.layer}")
             if self.png_dir is not None:
                 self._write_png(f"structure_{i:02d}.png", fig)
             if self._writer is not None:
-                figures.append(_to_array(fig))
+                figures.append(figure_to_array(fig))
         self._write_images("structure/weights", weights, 0)
         self._write_images("structure/terms", figures, 0)
         self._logged_structure = True
@@ -254,7 +249,7 @@ class StructureMapLogger(keras.callbacks.Callback):
         figures = []
         for i, image in enumerate(self.images):
             label = None if self.labels is None else self.labels[i]
-            panels = _prediction_panels(
+            panels = prediction_panels(
                 image,
                 label,
                 {"teacher": self._teacher_logits[i], "student": student_logits[i]},
@@ -262,11 +257,11 @@ class StructureMapLogger(keras.callbacks.Callback):
                 self.num_classes,
                 0.02,
             )
-            fig = _predictions_figure(panels, self.panel_pixels, f"image {i}, step {step}")
+            fig = predictions_figure(panels, self.panel_pixels, f"image {i}, step {step}")
             if self.png_dir is not None:
                 self._write_png(f"predictions_step{step:04d}_{i:02d}.png", fig)
             if self._writer is not None:
-                figures.append(_to_array(fig))
+                figures.append(figure_to_array(fig))
         self._write_images("predictions", figures, step)
 
     # ------------------------------------------------------------ callbacks

@@ -32,6 +32,7 @@ from keras_sard.data.registry import DATASET_INFO
 from keras_sard.export import FORMATS as EXPORT_FORMATS
 from keras_sard.methods import METHOD_INFO, TABLE_METHODS, parse_method
 from keras_sard.models.recipes import RECIPE_INFO, get_recipe
+from keras_sard.validation import model_image_size
 
 BACKENDS = ("tensorflow", "jax", "torch")
 _REEXEC_MARK = "_KERAS_SARD_CLI_BACKEND"
@@ -321,8 +322,8 @@ def _task(args, image_size=None):
 
 
 def _model_size(model):
-    size = tuple(model.inputs[0].shape[1:3])
-    return None if None in size else size
+    size = model_image_size(model)
+    return None if size is None or None in size else size
 
 
 def _scores(name, scores):

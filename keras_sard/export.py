@@ -81,6 +81,8 @@ from typing import Optional
 import keras
 import numpy as np
 
+from keras_sard.validation import model_inputs
+
 __all__ = ["FORMATS", "ExportMismatchError", "ExportReport", "export_student"]
 
 FORMATS = (
@@ -296,12 +298,11 @@ def _student_of(model):
 
 
 def _model_input(model):
-    try:
-        inputs = keras.tree.flatten(model.inputs)
-    except (AttributeError, ValueError) as error:
+    inputs = model_inputs(model)
+    if inputs is None:
         raise ValueError(
-            f"Cannot read the input shape of the model {model.name!r} ({error}); export a "
-            "functional or Sequential model built on a keras.Input.") from error
+            f"Cannot read the input shape of the model {model.name!r} (it declares no input); "
+            "export a functional or Sequential model built on a keras.Input.")
     if len(inputs) != 1:
         raise ValueError(
             f"The model {model.name!r} has {len(inputs)} inputs; a segmentation model to "

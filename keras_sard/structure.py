@@ -32,6 +32,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_sard.validation import check_choice
+
 __all__ = [
     "sobel_gradients",
     "gaussian_smooth",
@@ -87,14 +89,6 @@ def _reflect_indices(size, pad):
     period = ops.maximum(2 * size - 2, 1)
     index = ops.mod(index, period)
     return ops.where(index >= size, period - index, index)
-
-
-def check_choice(value, choices, argument):
-    """`value` if it is one of `choices`, else a ValueError naming `argument`
-    (the arguments here and in the losses that pick a reading or a method)."""
-    if value not in choices:
-        raise ValueError(f"`{argument}` must be one of {choices}; got {value!r}.")
-    return value
 
 
 def _validate_padding(padding):

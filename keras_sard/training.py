@@ -33,13 +33,12 @@ import keras
 import numpy as np
 
 from keras_sard.data import DATASET_INFO, SegmentationData, load_dataset, make_pipeline
-from keras_sard.data.base import as_size
 from keras_sard.data.registry import resolve_dataset
 from keras_sard.losses import SegmentationLoss
 from keras_sard.metrics import BoundaryIoU, MeanIoU
 from keras_sard.schedules import (PAPER_SCHEDULE, SYNTHETIC_SCHEDULE,
                                   SYNTHETIC_TEACHER_SCHEDULE, Schedule)
-from keras_sard.validation import check_int
+from keras_sard.validation import SIZE_MULTIPLE, check_image_size, check_int, model_image_size
 
 __all__ = [
     "ExperimentResult",
@@ -60,7 +59,6 @@ __all__ = [
     "train_segmenter",
 ]
 
-SIZE_MULTIPLE = 32  # the pyramid's coarsest stride: model inputs are multiples of it
 SYNTHETIC_IMAGE_SIZE = 64
 
 
@@ -96,15 +94,6 @@ class Task:
                              seed=seed, repeat=True, cache=self.cache, scale_range=None)
 
 
-def _image_size(image_size, default):
-    size = as_size(default if image_size is None else image_size, "image_size")
-    if size[0] % SIZE_MULTIPLE or size[1] % SIZE_MULTIPLE:
-        raise ValueError(
-            f"image_size {size[0]}x{size[1]} is not a multiple of {SIZE_MULTIPLE}: the models' "
-            f"feature pyramids have strides up to {SIZE_MULTIPLE}.")
-    return size
-
-
 def load_task(dataset, data_dir=None, image_size=None, *, num_examples=64, seed=0,
               **reader_kwargs):
     """The training and validation data of `dataset`, and its crop size.
@@ -132,13 +121,15 @@ def load_task(dataset, data_dir=None, image_size=None, *, num_examples=64, seed=
     key = resolve_dataset(dataset)
     info = DATASET_INFO[key]
     if key == "synthetic":
-        image_size = _image_size(image_size, SYNTHETIC_IMAGE_SIZE)
+        image_size = check_image_size(
+            SYNTHETIC_IMAGE_SIZE if image_size is None else image_size, allow_none=False)
         num_examples = check_int(num_examples, "num_examples")
         splits = {split: load_dataset("synthetic", split=split, image_size=image_size, seed=seed,
                                       num_examples=count, **reader_kwargs)
                   for split, count in (("train", num_examples), ("val", max(2, num_examples // 4)))}
         return Task(key, splits["train"], splits["val"], image_size, cache=True)
-    image_size = _image_size(image_size, info.crop_size)
+    image_size = check_image_size(
+        info.crop_size if image_size is None else image_size, allow_none=False)
     train = load_dataset(key, data_dir, "train", **reader_kwargs)
     val = load_dataset(key, data_dir, info.validation_split, **reader_kwargs)
     return Task(key, train, val, image_size)
@@ -202,8 +193,7 @@ def load_model(path):
 
 
 def _input_size(model):
-    shape = tuple(model.inputs[0].shape)
-    return shape[1], shape[2]
+    return model_image_size(model) or (None, None)
 
 
 def _num_outputs(model):

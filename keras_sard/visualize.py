@@ -48,9 +48,12 @@ except ImportError as error:  # pragma: no cover - depends on the install
     ) from error
 
 from keras_sard.backend import steps
-from keras_sard.metrics import band_width, boundary_band, predicted_labels
+from keras_sard.maps import predicted_labels
+from keras_sard.metrics import band_width, boundary_band
 from keras_sard.structure import StructureWeights
 from keras_sard.taps import FeatureTaps
+from keras_sard.validation import (IGNORE_LABEL, check_int, check_num_classes, check_number,
+                                   model_inputs)
 
 __all__ = [
     "read_layer",
@@ -92,7 +95,7 @@ def _check_image(image, argument="image"):
     return image
 
 
-def _check_label(label, argument="label"):
+def check_label(label, argument="label"):
     """An integer class map (H, W); a trailing channel of 1 is dropped."""
     label = _numpy(label)
     if label.ndim == 3 and label.shape[-1] == 1:
@@ -109,14 +112,6 @@ def _check_label(label, argument="label"):
     return label.astype("int64")
 
 
-def _check_num_classes(num_classes):
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
-        raise ValueError(
-            f"`num_classes` must be an integer ≥ 2 (binary is 2); got {num_classes!r}."
-        )
-    return int(num_classes)
-
-
 def _check_path(path):
     if not isinstance(path, (str, os.PathLike)):
         raise ValueError(f"`path` must be a file path ending in .png; got {path!r}.")
@@ -126,27 +121,16 @@ def _check_path(path):
     return path
 
 
-def _check_panel_pixels(panel_pixels):
-    if (
-        isinstance(panel_pixels, bool)
-        or not isinstance(panel_pixels, (int, np.integer))
-        or panel_pixels < _MIN_PANEL_PIXELS
-    ):
-        raise ValueError(
-            f"`panel_pixels` must be an integer ≥ {_MIN_PANEL_PIXELS}; got {panel_pixels!r}."
-        )
-    return int(panel_pixels)
+def check_panel_pixels(panel_pixels):
+    return check_int(panel_pixels, "panel_pixels", minimum=_MIN_PANEL_PIXELS)
 
 
 def _check_model_input(model, inputs, role):
     """Compare a batch with the model's declared input, where it declares one."""
-    try:
-        declared = [tuple(t.shape) for t in tree.flatten(model.inputs)]
-    except (AttributeError, ValueError, TypeError):
+    declared = model_inputs(model)
+    if declared is None or len(declared) != 1:
         return
-    if len(declared) != 1:
-        return
-    expected = declared[0]
+    expected = tuple(declared[0].shape)
     if len(expected) != len(inputs.shape) or any(
         e is not None and e != a for e, a in zip(expected[1:], inputs.shape[1:])
     ):
@@ -303,7 +287,7 @@ def _save(fig, path):
     return path
 
 
-def _to_array(fig):
+def figure_to_array(fig):
     """The figure as an RGB uint8 array (height, width, 3)."""
     from PIL import Image
 
@@ -313,7 +297,7 @@ def _to_array(fig):
     return np.asarray(Image.open(buffer).convert("RGB"))
 
 
-def _resize(values, size):
+def resize_map(values, size):
     """Bilinear resize of a (h, w) map to size = (H, W)."""
     if tuple(values.shape) == tuple(size):
         return values
@@ -377,14 +361,14 @@ def _structure_maps(image, teacher, layer, features, structure):
     return image, maps
 
 
-def _structure_figure(image, maps, panel_pixels, title=None, cmap="magma"):
+def structure_figure(image, maps, panel_pixels, title=None, cmap="magma"):
     fig, axes, fontsize = _figure(2, 3, panel_pixels, suptitle=bool(title), colorbars=True)
     shown = _display_image(image)
     height, width = image.shape[:2]
     weights = maps["weights"]
     # W·N: 1 is the uniform weight 1/N, 3 three times it.
     relative = weights * weights.size
-    overlay = _resize(relative, (height, width))
+    overlay = resize_map(relative, (height, width))
     gray = dict(cmap="gray", vmin=0.0, vmax=1.0) if shown.ndim == 2 else {}
 
     axes[0, 0].imshow(shown, interpolation="nearest", **gray)
@@ -469,9 +453,9 @@ def plot_structure(
     if path is None:
         raise ValueError("`path` is required: the PNG file to write.")
     path = _check_path(path)
-    panel_pixels = _check_panel_pixels(panel_pixels)
+    panel_pixels = check_panel_pixels(panel_pixels)
     image, maps = _structure_maps(image, teacher, layer, features, structure)
-    return _save(_structure_figure(image, maps, panel_pixels, title, cmap), path)
+    return _save(structure_figure(image, maps, panel_pixels, title, cmap), path)
 
 
 # ----------------------------------------------------------------------------
@@ -482,7 +466,7 @@ def plot_structure(
 def _infer_num_classes(num_classes, label, raw_predictions, ignore_label):
     channels = {p.shape[-1] for p in raw_predictions.values() if p.ndim == 3}
     if num_classes is not None:
-        num_classes = _check_num_classes(num_classes)
+        num_classes = check_num_classes(num_classes)
         for name, p in raw_predictions.items():
             if p.ndim == 3 and p.shape[-1] not in (num_classes, 1 if num_classes == 2 else num_classes):
                 raise ValueError(
@@ -506,7 +490,8 @@ def _infer_num_classes(num_classes, label, raw_predictions, ignore_label):
     return max(largest + 1, 2)
 
 
-def boundary_errors(label, prediction, num_classes, ignore_label=255, dilation_ratio=0.02):
+def boundary_errors(label, prediction, num_classes, ignore_label=IGNORE_LABEL,
+                    dilation_ratio=0.02):
     """Boundary errors of one prediction and its per-image Boundary IoU.
 
     The boundary region is the union over classes k of the boundary bands
@@ -541,9 +526,9 @@ def boundary_errors(label, prediction, num_classes, ignore_label=255, dilation_r
         errors, biou = boundary_errors(label, prediction, num_classes=2)
         errors.sum(), round(biou, 3)
     """
-    label = _check_label(label)
-    prediction = _check_label(prediction, "prediction")
-    num_classes = _check_num_classes(num_classes)
+    label = check_label(label)
+    prediction = check_label(prediction, "prediction")
+    num_classes = check_num_classes(num_classes)
     if prediction.shape != label.shape:
         raise ValueError(
             f"`prediction` must have the label's shape {label.shape}; got {prediction.shape}."
@@ -587,8 +572,8 @@ def colorize(class_map, num_classes, ignore=None, errors=None):
         from keras_sard.visualize import colorize
         colorize(np.array([[0, 1], [2, 0]]), num_classes=3).shape  # (2, 2, 3)
     """
-    class_map = _check_label(class_map, "class_map")
-    num_classes = _check_num_classes(num_classes)
+    class_map = check_label(class_map, "class_map")
+    num_classes = check_num_classes(num_classes)
     masks = {}
     for argument, mask in (("ignore", ignore), ("errors", errors)):
         if mask is not None:
@@ -615,12 +600,12 @@ def colorize(class_map, num_classes, ignore=None, errors=None):
     return rgb
 
 
-def _prediction_panels(image, label, predictions, ignore_label, num_classes, dilation_ratio):
+def prediction_panels(image, label, predictions, ignore_label, num_classes, dilation_ratio):
     """RGB panels and titles: image, label (if any), one per prediction."""
     image = _check_image(image)
     size = image.shape[:2]
     if label is not None:
-        label = _check_label(label)
+        label = check_label(label)
         if label.shape != size:
             raise ValueError(
                 f"`label` {label.shape} and `image` {image.shape} must have the same "
@@ -688,7 +673,7 @@ def _prediction_panels(image, label, predictions, ignore_label, num_classes, dil
     return panels
 
 
-def _predictions_figure(panels, panel_pixels, title=None):
+def predictions_figure(panels, panel_pixels, title=None):
     lines = max(name.count("\n") + 1 for _, name in panels)
     fig, axes, fontsize = _figure(1, len(panels), panel_pixels, lines, bool(title))
     for ax, (picture, name) in zip(axes[0], panels):
@@ -706,7 +691,7 @@ def plot_predictions(
     predictions,
     path,
     *,
-    ignore_label=255,
+    ignore_label=IGNORE_LABEL,
     num_classes=None,
     dilation_ratio=0.02,
     title=None,
@@ -757,8 +742,7 @@ def plot_predictions(
         # -> 640 × 128 pixels: image, label and three predictions
     """
     path = _check_path(path)
-    panel_pixels = _check_panel_pixels(panel_pixels)
-    if not (isinstance(dilation_ratio, (int, float)) and dilation_ratio >= 0):
-        raise ValueError(f"`dilation_ratio` must be a number ≥ 0; got {dilation_ratio!r}.")
-    panels = _prediction_panels(image, label, predictions, ignore_label, num_classes, dilation_ratio)
-    return _save(_predictions_figure(panels, panel_pixels, title), path)
+    panel_pixels = check_panel_pixels(panel_pixels)
+    dilation_ratio = check_number(dilation_ratio, "dilation_ratio")
+    panels = prediction_panels(image, label, predictions, ignore_label, num_classes, dilation_ratio)
+    return _save(predictions_figure(panels, panel_pixels, title), path)

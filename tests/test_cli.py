@@ -85,7 +85,7 @@ def test_visualize_draws_structure_and_predictions(tmp_path):
     (["train-teacher", "--output", "teacher.h5"], "--output must name a .keras file"),
     (["train-teacher", "--data-dir", "/no/such/folder"], "is not a folder"),
     (["train-teacher", "--dataset", "mnist", "--output", "t.keras"], "Unknown dataset 'mnist'"),
-    (["train-teacher", "--image-size", "40", "--output", "t.keras"], "not a multiple of 32"),
+    (["train-teacher", "--image-size", "40", "--output", "t.keras"], "not divisible by 32"),
     (["train-teacher", "--recipe", "vit->mlp", "--output", "t.keras"], "Unknown recipe"),
     (["tables", "--data-dir", "monuseg"], "--data-dir takes DATASET=FOLDER"),
     (["tables", "--methods", "sard", "magic"], "Unknown `--methods` 'magic'"),

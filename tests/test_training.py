@@ -114,7 +114,7 @@ def test_run_experiment_trains_with_the_recipes_schedules(monkeypatch, tmp_path)
 def test_load_task_errors(tmp_path):
     with pytest.raises(ValueError, match="Unknown dataset 'mnist'"):
         training.load_task("mnist")
-    with pytest.raises(ValueError, match="image_size 48x48 is not a multiple of 32"):
+    with pytest.raises(ValueError, match="image_size 48 is not divisible by 32"):
         training.load_task("synthetic", image_size=48)
     with pytest.raises(FileNotFoundError, match="no data_dir was given(.|\n)*Download: https"):
         training.load_task("monuseg")

@@ -14,8 +14,7 @@ from typing import Callable, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-IGNORE_LABEL = 255
-"""Mask value excluded from losses and metrics (the convention of every reader)."""
+from keras_sard.validation import IGNORE_LABEL  # the convention of every reader
 
 
 @dataclasses.dataclass(frozen=True, eq=False, kw_only=True)
