@@ -29,7 +29,7 @@ import subprocess
 import sys
 
 from keras_sard.data.registry import DATASET_INFO
-from keras_sard.export import FORMATS as EXPORT_FORMATS
+from keras_sard.export.formats import FORMATS as EXPORT_FORMATS
 from keras_sard.methods import METHOD_INFO, TABLE_METHODS, parse_method
 from keras_sard.models.recipes import RECIPE_INFO, get_recipe
 from keras_sard.validation import model_image_size
