@@ -124,6 +124,7 @@ DOCUMENTED_MODULES = (
     "keras_sard.schedules",
     "keras_sard.training",
     "keras_sard.export.formats",
+    "keras_sard.cli",
 )
 
 
