@@ -42,24 +42,17 @@ from keras_sard.losses.sard import SARDLoss
 from keras_sard.structure import StructureWeights
 from keras_sard.taps import find_layer
 from keras_sard.validation import IGNORE_LABEL, check_int
-from keras_sard.visualize import (
-    check_label,
-    check_panel_pixels,
-    figure_to_array,
-    prediction_panels,
-    predictions_figure,
-    read_layer,
-    resize_map,
-    structure_figure,
-)
+from keras_sard.visualize.arrays import prediction_panels, resize_map
+from keras_sard.visualize.checks import check_label, check_panel_pixels, require_matplotlib
+from keras_sard.visualize.figures import figure_to_array, predictions_figure, structure_figure
+from keras_sard.visualize.reading import read_layer
 
 __all__ = ["StructureMapLogger"]
 
 
 def _heatmap_rgb(values, cmap="magma"):
     """A (H, W) map as RGB uint8, scaled to its own [0, max]."""
-    import matplotlib
-
+    matplotlib = require_matplotlib()  # the viz extra; the error says how to install it
     top = float(np.nanmax(values)) if np.isfinite(values).any() else 1.0
     scaled = np.clip(np.nan_to_num(values) / max(top, 1e-30), 0.0, 1.0)
     return np.round(matplotlib.colormaps[cmap](scaled)[..., :3] * 255).astype("uint8")

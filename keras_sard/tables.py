@@ -6,11 +6,11 @@ split; `format_markdown` and `format_csv` lay the results out as the paper
 does: rows Teacher, Student (scratch), Vanilla KD, CWD, DKD, MGD, SARD and
 Δ vs CWD, two columns (mIoU, bIoU) per dataset, mean ± std over seeds in %.
 
-Example::
+Example (a teacher and one student, tiny and two steps each)::
 
     from keras_sard import tables
 
-    runs = tables.run_grid(["synthetic"], seeds=[0], **tables.QUICK)
+    runs = tables.run_grid(["synthetic"], ["scratch"], seeds=[0], **tables.QUICK)
     print(tables.format_markdown(runs))
 
 A dataset without a data folder runs on synthetic data standing in for it
@@ -31,6 +31,7 @@ import numpy as np
 from keras_sard import training
 from keras_sard.data.registry import DATASET_INFO, resolve_dataset
 from keras_sard.methods import METHOD_INFO, TABLE_METHODS, method_label, parse_method
+from keras_sard.models.recipes import get_recipe
 
 __all__ = [
     "DEFAULT_DATASETS",
@@ -144,8 +145,6 @@ def run_grid(datasets=DEFAULT_DATASETS, methods=DEFAULT_METHODS, seeds=(0, 1, 2)
     Returns:
         a list of `Run` (the teacher's with ``method="teacher"``).
     """
-    from keras_sard.models import get_recipe
-
     datasets, methods, seeds = list(datasets), list(methods), [int(s) for s in seeds]
     _check_names(datasets, methods, seeds)
     data_dirs, teachers = dict(data_dirs or {}), dict(teachers or {})

@@ -37,6 +37,7 @@ __all__ = [
     "is_number",
     "model_image_size",
     "model_inputs",
+    "model_num_classes",
 ]
 
 IGNORE_LABEL = 255
@@ -243,3 +244,17 @@ def model_image_size(model):
     if not inputs or len(inputs) != 1 or len(inputs[0].shape) != 4:
         return None
     return tuple(inputs[0].shape[1:3])
+
+
+def model_num_classes(model):
+    """The logit channels of a one-output segmenter (its last output axis);
+    None when it declares no output."""
+    try:
+        outputs = model.outputs
+    except (AttributeError, ValueError, TypeError):
+        return None
+    if isinstance(outputs, dict):
+        outputs = list(outputs.values())
+    if not outputs:
+        return None
+    return outputs[0].shape[-1]

@@ -3,17 +3,17 @@ and one-line errors (exit code 2) for bad input."""
 
 import os
 import re
+import subprocess
 import sys
 
-import keras
-import numpy as np
 import pytest
 from conftest import BACKEND
-from workflow_helpers import (TINY, distilled_student, native_export_format, run_cli,
+from workflow_helpers import (distilled_student, native_export_format, run_cli,
                               trained_teacher)
 
 from keras_sard import cli, training
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VERBS = ("train-teacher", "distill", "evaluate", "export", "visualize", "run", "tables")
 
 
@@ -119,16 +119,15 @@ def test_dataset_aliases_resolve_as_load_dataset_does(tmp_path):
 
 def test_combined_methods_are_accepted_by_every_verb():
     """One method check (methods.parse_method): what `run --method` takes,
-    `tables --methods` takes too."""
+    `tables --methods` and run_grid take too (checked before any training)."""
     from keras_sard import tables
 
-    parser = cli.build_parser()
-    args = parser.parse_args(["tables", "--methods", "sard+kd", "cwd"])
-    for method in args.methods:
-        cli._check_method(method, "--methods")
-    tables._check_names(["synthetic"], args.methods, [0])
-    assert tables.format_markdown([tables.Run("synthetic", "sard+kd", 0, 0.5, 0.5)]).count(
-        "SARD + Vanilla KD") == 1
+    code, _, err = run_cli("tables", "--methods", "sard+kd", "bogus")
+    assert code == 2 and "Unknown `--methods` 'bogus'" in err
+    with pytest.raises(ValueError, match="Unknown `methods` 'bogus'"):
+        tables.run_grid(["synthetic"], ["sard+kd", "bogus"], [0])
+    assert "| SARD + Vanilla KD |" in tables.format_markdown(
+        [tables.Run("synthetic", "sard+kd", 0, 0.5, 0.5)])
 
 
 def test_help_is_built_from_the_registries():
@@ -160,7 +159,7 @@ def test_argparse_usage_errors_exit_2():
         assert code == 2 and option in err and expected in err, (option, value, err)
 
 
-def test_backend_switch(monkeypatch):
+def test_backend_switch():
     other = next(b for b in cli.BACKENDS if b != BACKEND)
     # In-process calls cannot switch: Keras is imported already.
     code, _, err = run_cli("--backend", other, "evaluate", "--model", "m.keras")
@@ -168,11 +167,22 @@ def test_backend_switch(monkeypatch):
     # The same backend is no switch at all.
     code, _, err = run_cli("evaluate", "--backend", BACKEND, "--model", "missing.keras")
     assert code == 2 and "No model file" in err
-    # From the command line, the command reruns in a process with KERAS_BACKEND set.
-    calls = []
-    monkeypatch.setattr(cli.subprocess, "call", lambda cmd, env: calls.append((cmd, env)) or 7)
-    monkeypatch.setattr(sys, "argv", ["keras-sard", "--backend", other, "evaluate"])
-    assert cli._use_backend(other, argv_given=False) == 7
-    (command, env), = calls
-    assert command == [sys.executable, *sys.orig_argv[1:]]
-    assert env["KERAS_BACKEND"] == other
+
+
+def test_the_command_line_sets_the_backend_in_its_own_process():
+    """``import keras_sard.cli`` imports no Keras, so --backend sets
+    KERAS_BACKEND in-process (no re-exec): the verb runs on that backend."""
+    other = next(b for b in cli.BACKENDS if b != BACKEND)
+    check = ("import sys, keras_sard, keras_sard.cli; "
+             "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules, "
+             "sorted(m for m in sys.modules if m.startswith(('keras', 'tensorflow'))); "
+             "sys.exit(keras_sard.cli.main(sys.argv[1:]))")
+    env = dict(os.environ, KERAS_BACKEND=BACKEND, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, "-c", check, "--backend", other, "run", "--dataset", "mnist"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert f"on {other}" in result.stdout and "Unknown dataset 'mnist'" in result.stderr
+    import keras_sard.cli.runner as runner
+
+    assert not hasattr(cli, "_REEXEC_MARK") and not hasattr(runner, "subprocess")

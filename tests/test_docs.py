@@ -121,6 +121,10 @@ DOCUMENTED_MODULES = (
     "keras_sard.callbacks",
     "keras_sard.validation",
     "keras_sard.maps",
+    "keras_sard.schedules",
+    "keras_sard.training",
+    "keras_sard.export.formats",
+    "keras_sard.cli",
 )
 
 

@@ -99,7 +99,7 @@ def test_run_experiment_trains_with_the_recipes_schedules(monkeypatch, tmp_path)
         raise Stop
 
     monkeypatch.setattr(Recipe, "build_teacher", build_teacher)
-    monkeypatch.setattr(training, "train_segmenter", train_segmenter)
+    monkeypatch.setattr(training.experiment, "train_segmenter", train_segmenter)
     for recipe, given in (("swin_l->swin_t", None), ("small", None),
                           ("swin_l->swin_t", training.SYNTHETIC_SCHEDULE)):
         with pytest.raises(Stop):

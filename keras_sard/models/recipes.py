@@ -39,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, NamedTuple, Tuple
 
+from keras_sard.models.backbones import tiny_overrides
 from keras_sard.models.levels import level_names
 from keras_sard.schedules import (PAPER_SCHEDULE, SYNTHETIC_SCHEDULE,
                                   SYNTHETIC_TEACHER_SCHEDULE, Schedule)
@@ -85,11 +86,7 @@ class Recipe:
     def _overrides(self, role, backbone, tiny):
         if backbone == "small":
             return {"widths": (_SMALL_TINY_WIDTHS if tiny else _SMALL_WIDTHS)[role]}
-        if not tiny:
-            return {}
-        from keras_sard.models.backbones import tiny_overrides  # imports keras-hub
-
-        return tiny_overrides(backbone)
+        return tiny_overrides(backbone) if tiny else {}
 
     @property
     def teacher_layers(self):
