@@ -44,6 +44,7 @@ from keras_sard.taps import find_layer
 from keras_sard.visualize import (
     _check_label,
     _check_panel_pixels,
+    _matplotlib,
     _prediction_panels,
     _predictions_figure,
     _resize,
@@ -57,8 +58,7 @@ __all__ = ["StructureMapLogger"]
 
 def _heatmap_rgb(values, cmap="magma"):
     """A (H, W) map as RGB uint8, scaled to its own [0, max]."""
-    import matplotlib
-
+    matplotlib = _matplotlib()  # the viz extra; says how to install it
     top = float(np.nanmax(values)) if np.isfinite(values).any() else 1.0
     scaled = np.clip(np.nan_to_num(values) / max(top, 1e-30), 0.0, 1.0)
     return np.round(matplotlib.colormaps[cmap](scaled)[..., :3] * 255).astype("uint8")

@@ -203,6 +203,8 @@ def export_student(
     """
     if format not in FORMATS:
         raise ValueError(f"Unknown export format {format!r}; expected one of {list(FORMATS)}.")
+    if format == "onnx":
+        _require_onnx(keras.backend.backend(), check)
     model = _student_of(model)
     spec_shape, dtype, input_name = _model_input(model)
     export_shape = _resolve_input_shape(spec_shape, input_shape, format, model.name)
@@ -282,6 +284,22 @@ def export_student(
 
 
 # ---------------------------------------------------------------- arguments
+
+
+def _require_onnx(backend, check):
+    """ImportError naming the ``export`` extra when an ONNX package is missing."""
+    needed = ["onnx"] + (["tf2onnx"] if backend != "torch" else []) + (
+        ["onnxruntime"] if check else [])
+    missing = []
+    for name in needed:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise ImportError(
+            f"format='onnx' needs {', '.join(missing)}; install them with "
+            "`pip install keras-sard[export]` (onnx, onnxruntime, tf2onnx).")
 
 
 def _student_of(model):

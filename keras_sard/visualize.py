@@ -38,15 +38,6 @@ import keras
 import numpy as np
 from keras import ops, tree
 
-try:
-    import matplotlib
-    from matplotlib.figure import Figure
-except ImportError as error:  # pragma: no cover - depends on the install
-    raise ImportError(
-        "keras_sard.visualize draws with matplotlib; install it with "
-        "`pip install keras-sard[viz]` (or `pip install matplotlib`)."
-    ) from error
-
 from keras_sard.backend import steps
 from keras_sard.metrics import band_width, boundary_band, predicted_labels
 from keras_sard.structure import StructureWeights
@@ -257,12 +248,26 @@ def _display_image(image):
     return np.nan_to_num((image - low) / max(high - low, 1e-12))
 
 
+def _matplotlib():
+    """matplotlib, imported on first use: it is the optional ``viz`` extra."""
+    try:
+        import matplotlib
+        import matplotlib.figure
+    except ImportError as error:  # pragma: no cover - depends on the install
+        raise ImportError(
+            "keras_sard.visualize draws with matplotlib; install it with "
+            "`pip install keras-sard[viz]` (or `pip install matplotlib`)."
+        ) from error
+    return matplotlib
+
+
 def _figure(rows, cols, panel_pixels, title_lines=1, suptitle=False, colorbars=False):
     """A Figure of rows × cols square panels, room left for the titles."""
     height, width = rows * panel_pixels, cols * panel_pixels
     # Agg sizes its canvas with int(inches · dpi); the half pixel keeps the
     # truncation from losing one to float rounding.
-    fig = Figure(figsize=((width + 0.5) / _DPI, (height + 0.5) / _DPI), dpi=_DPI)
+    figsize = ((width + 0.5) / _DPI, (height + 0.5) / _DPI)
+    fig = _matplotlib().figure.Figure(figsize=figsize, dpi=_DPI)
     fontsize = max(5.0, 9.0 * panel_pixels / 256.0)
     line = 1.3 * fontsize * _DPI / 72.0  # one line of text, in pixels
     gap = title_lines * line + 6.0 * _DPI / 72.0 + 2.0  # titles and their 6 pt pad
@@ -326,9 +331,9 @@ def _resize(values, size):
 def _palette(num_classes):
     """One RGB uint8 colour per class: tab10/tab20, else a fixed random set."""
     if num_classes <= 10:
-        colors = matplotlib.colormaps["tab10"].colors[:num_classes]
+        colors = _matplotlib().colormaps["tab10"].colors[:num_classes]
     elif num_classes <= 20:
-        colors = matplotlib.colormaps["tab20"].colors[:num_classes]
+        colors = _matplotlib().colormaps["tab20"].colors[:num_classes]
     else:
         rng = np.random.default_rng(0)
         colors = 0.15 + 0.8 * rng.random((num_classes, 3))
