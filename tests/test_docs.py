@@ -119,6 +119,8 @@ DOCUMENTED_MODULES = (
     "keras_sard.data",
     "keras_sard.visualize",
     "keras_sard.callbacks",
+    "keras_sard.diagnostics",
+    "keras_sard.batchnorm",
 )
 
 
