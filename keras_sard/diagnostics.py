@@ -225,17 +225,22 @@ class LevelReport:
     @property
     def verdict(self):
         """One sentence, from `NEARLY_UNIFORM_FRACTION` and
-        `BOUNDARY_CONCENTRATION_GOAL`."""
-        if self.effective_fraction >= NEARLY_UNIFORM_FRACTION:
-            return VERDICT_UNIFORM
-        if self.concentration is None:
-            return VERDICT_UNLABELLED
-        if not self.images_with_boundary:
-            return VERDICT_NO_BOUNDARY
-        if self.ceiling < BOUNDARY_CONCENTRATION_GOAL:
-            return VERDICT_SATURATED
+        `BOUNDARY_CONCENTRATION_GOAL`.
+
+        With labels the concentration decides first: a W can be nearly
+        uniform overall and still favour a sparse band by the goal.
+        """
+        uniform = self.effective_fraction >= NEARLY_UNIFORM_FRACTION
+        if self.concentration is None or not self.images_with_boundary:
+            if uniform:
+                return VERDICT_UNIFORM
+            return VERDICT_UNLABELLED if self.concentration is None else VERDICT_NO_BOUNDARY
         if self.concentration >= BOUNDARY_CONCENTRATION_GOAL:
             return VERDICT_CONCENTRATED
+        if uniform:
+            return VERDICT_UNIFORM
+        if self.ceiling < BOUNDARY_CONCENTRATION_GOAL:
+            return VERDICT_SATURATED
         return VERDICT_WEAK
 
 

@@ -11,6 +11,7 @@ import tensorflow as tf
 from keras_sard.diagnostics import (
     BOUNDARY_CONCENTRATION_GOAL,
     NEARLY_UNIFORM_FRACTION,
+    LevelReport,
     StructureReport,
     boundary_statistics,
     cell_band_density,
@@ -306,3 +307,19 @@ def test_thresholds_are_the_documented_ones():
     # 1/(N·ΣW²) = 1/(1 + CV²): a W whose cells deviate by CV = 1/3 sits at 0.9.
     w = np.array([1 - 1 / 3, 1 + 1 / 3]) / 2
     assert 1 / (2 * (w ** 2).sum()) == pytest.approx(NEARLY_UNIFORM_FRACTION)
+
+
+@pytest.mark.parametrize("fraction, concentration, ceiling, with_boundary, start", [
+    (0.95, None, None, None, "W is nearly uniform here"),
+    (0.80, None, None, None, "W is not uniform; pass labels"),
+    (0.80, float("nan"), float("nan"), 0, "W is not uniform; the labels hold no boundary"),
+    (0.95, 1.40, 5.0, 3, "W concentrates"),  # nearly uniform overall, a sparse band
+    (0.70, 1.30, 5.0, 3, "W concentrates"),
+    (0.95, 1.10, 1.2, 3, "W is nearly uniform here"),
+    (0.70, 1.10, 1.2, 3, "boundaries fill most cells"),
+    (0.70, 1.10, 3.0, 3, "W varies, but favours the labelled boundaries little"),
+])
+def test_verdicts(fraction, concentration, ceiling, with_boundary, start):
+    level = LevelReport("level", (8, 8), 4, 3, fraction, 2.0, concentration, ceiling,
+                        None if concentration is None else 0.5, with_boundary)
+    assert level.verdict.startswith(start)
