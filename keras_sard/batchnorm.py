@@ -134,10 +134,19 @@ def _check_layer(layer, path):
             "freeze the layer (trainable=False) to leave it as it is.")
 
 
-def _training_call(call):
-    def batch_statistics_call(*args, **kwargs):
+def _training_call(layer, call, seen):
+    """`call` in training mode, with the momentum that makes the moving
+    statistics the running average of every call's batch statistics,
+    weighted by batch size: ``moving ← moving·n/(n + b) + batch·b/(n + b)``
+    (n rows seen before, b in this call; a shared layer averages each call)."""
+    def batch_statistics_call(inputs, *args, **kwargs):
+        size = int(keras.ops.shape(inputs)[0])
+        before = seen[id(layer)]
+        layer.momentum = before / (before + size) if before + size else 1.0
         kwargs["training"] = True
-        return call(*args, **kwargs)
+        outputs = call(inputs, *args, **kwargs)
+        seen[id(layer)] = before + size
+        return outputs
 
     return batch_statistics_call
 
@@ -160,9 +169,12 @@ def recalibrate_batchnorm(model, batches, num_batches=None, batch_size=None):
     The pass runs the model in inference mode with only those layers in
     training mode, so each sees inputs normalised by the batch statistics of
     the layers before it (as in training) while dropout and other
-    training-only behaviour stay off.  Nothing else changes: no weight, no
-    optimizer, no other layer's state; each layer's momentum is restored, and
-    on an error its moving statistics are too.
+    training-only behaviour stay off.  A layer called several times per pass
+    (shared) averages the statistics of every call, as its moving average
+    does in training; a layer that does not run on these inputs keeps its
+    statistics and is not listed in the result.  Nothing else changes: no
+    weight, no optimizer, no other layer's state; each layer's momentum is
+    restored, and on an error its moving statistics are too.
 
     Args:
         model: a Keras model (nested models included).
@@ -197,9 +209,10 @@ def recalibrate_batchnorm(model, batches, num_batches=None, batch_size=None):
         for layer in layers if layer.built
     ]
     examples = count = 0
+    seen = {id(layer): 0 for layer in layers}
     try:
         for layer in layers:
-            object.__setattr__(layer, "call", _training_call(layer.call))
+            object.__setattr__(layer, "call", _training_call(layer, layer.call, seen))
         for layer, mean, variance in before:  # the first batch replaces them (momentum 0),
             layer.moving_mean.assign(keras.ops.zeros_like(mean))  # 0 · NaN would not
             layer.moving_variance.assign(keras.ops.zeros_like(variance))
@@ -207,16 +220,17 @@ def recalibrate_batchnorm(model, batches, num_batches=None, batch_size=None):
             size = _batch_length(inputs)
             if size == 0:
                 continue
-            # The running average of the batch statistics, weighted by size:
-            # moving ← moving · n/(n + b) + batch · b/(n + b).
-            for layer in layers:
-                layer.momentum = examples / (examples + size)
             with steps.inference_scope():
                 model(inputs, training=False)
             examples += size
             count += 1
         if count == 0:
             raise ValueError("`batches` yielded no example to estimate BatchNorm statistics on.")
+        for layer, mean, variance in before:
+            if not seen[id(layer)]:  # never ran: its old statistics stay
+                layer.moving_mean.assign(mean)
+                layer.moving_variance.assign(variance)
+        found = {path: layer for path, layer in found.items() if seen[id(layer)]}
         for path, layer in found.items():
             if not all(math.isfinite(v) for v in _extremes(layer)):
                 raise FloatingPointError(

@@ -248,3 +248,57 @@ def test_stale_fraction_and_the_short_schedule_rule():
             stale_fraction(0.9, bad)
     with pytest.raises(ValueError, match="threshold"):
         has_stale_batchnorm(model, 3, threshold=2)
+
+
+def test_a_shared_layer_averages_every_call(rng):
+    layers = keras.layers
+    shared = layers.BatchNormalization(name="shared_bn")
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = layers.ReLU()(shared(layers.Conv2D(4, 3, padding="same", name="conv_a")(inputs)))
+    x = shared(layers.Conv2D(4, 3, padding="same", name="conv_b")(x))
+    model = keras.Model(inputs, x)
+    images, _ = data(rng, 8)
+    ka, ba = [to_numpy(v).astype("float64") for v in model.get_layer("conv_a").weights]
+    kb, bb = [to_numpy(v).astype("float64") for v in model.get_layer("conv_b").weights]
+    means, variances = [], []
+    for batch in (images[:4], images[4:]):
+        h = ref_conv2d(batch, ka, ba)
+        m, v = h.mean(axis=(0, 1, 2)), h.var(axis=(0, 1, 2))
+        means.append(m)
+        variances.append(v)
+        h = ref_conv2d(np.maximum((h - m) / np.sqrt(v + EPS), 0.0), kb, bb)  # gamma 1, beta 0
+        means.append(h.mean(axis=(0, 1, 2)))
+        variances.append(h.var(axis=(0, 1, 2)))
+
+    done = recalibrate_batchnorm(model, images, batch_size=4)
+
+    assert done.layers == ("shared_bn",)
+    np.testing.assert_allclose(to_numpy(shared.moving_mean), np.mean(means, axis=0),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(shared.moving_variance), np.mean(variances, axis=0),
+                               rtol=1e-5)
+
+
+class PartlyUsed(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.conv = keras.layers.Conv2D(4, 3, padding="same")
+        self.used = keras.layers.BatchNormalization(name="used_bn")
+        self.unused = keras.layers.BatchNormalization(name="unused_bn")
+
+    def call(self, x, training=False):
+        return self.used(self.conv(x), training=training)
+
+
+def test_a_layer_that_does_not_run_keeps_its_statistics(rng):
+    model = PartlyUsed()
+    model(np.zeros((1, SIZE, SIZE, 3), "float32"))
+    model.unused(np.zeros((1, SIZE, SIZE, 4), "float32"))  # built, with statistics to keep
+    model.unused.moving_mean.assign(np.arange(4, dtype="float32"))
+    before = (to_numpy(model.unused.moving_mean).copy(),
+                                 to_numpy(model.unused.moving_variance).copy())
+    done = recalibrate_batchnorm(model, data(rng, 4)[0], batch_size=2)
+    assert done.layers == ("used_bn",) and done.examples == 4
+    np.testing.assert_array_equal(to_numpy(model.unused.moving_mean), before[0])
+    np.testing.assert_array_equal(to_numpy(model.unused.moving_variance), before[1])
+    assert model.unused.momentum == 0.99 and "call" not in model.unused.__dict__
