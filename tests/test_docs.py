@@ -126,6 +126,8 @@ DOCUMENTED_MODULES = (
     "keras_sard.training",
     "keras_sard.export.formats",
     "keras_sard.cli",
+    "keras_sard.diagnostics",
+    "keras_sard.batchnorm",
 )
 
 
