@@ -1,4 +1,5 @@
-"""benchmarks/structure_map.py runs on the active backend and prints its ratios.
+"""benchmarks/structure_map.py runs on the active backend and prints its ratios;
+benchmarks/efficacy.py --quick runs the whole protocol on tiny settings.
 
 (benchmarks/distill_step.py is not run here: compiling its six training
 steps takes about two minutes on two CPU cores.)
@@ -12,15 +13,18 @@ import sys
 from pathlib import Path
 
 import keras
+import numpy as np
+from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "structure_map.py"
+EFFICACY = ROOT / "benchmarks" / "efficacy.py"
 
 
-def run(*args):
-    command = [sys.executable, str(SCRIPT), "--backend", keras.backend.backend(), *args]
+def run(*args, script=SCRIPT, timeout=300):
+    command = [sys.executable, str(script), "--backend", keras.backend.backend(), *args]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     return result.stdout
 
@@ -41,3 +45,56 @@ def test_structure_map_quick_prints_a_ratio_per_level_and_density():
 def test_structure_map_memory_probe_reports_a_peak():
     result = json.loads(run("--probe", "1x24x24x8,exact").strip().splitlines()[-1])
     assert isinstance(result["peak"], int) and result["peak"] >= 0 and result["how"]
+
+
+def test_efficacy_quick_runs_the_protocol_and_its_statistics(tmp_path):
+    path = tmp_path / "efficacy.json"
+    output = run("--quick", "--seeds", "0,1", "--unlabelled", "--json", str(path),
+                 script=EFFICACY, timeout=900)
+    result = json.loads(path.read_text())
+
+    # What the protocol prints, in its order, and the machine and the times.
+    order = [output.index(marker) for marker in (
+        "machine:", "1. Structure report", "teacher_level_1", "2. Per seed",
+        "3. Paired differences", "unlabelled images added", "time:")]
+    assert order == sorted(order), output
+    assert re.search(r"^time: \d+ s wall", output, re.M), output
+    assert len(result["structure_report"]) == 4
+    assert result["structure_report"][0]["concentration"] > 0
+
+    # Every method of each arm, for each seed, from the same initial weights.
+    records = {(r["arm"], r["method"], r["seed"]): r for r in result["records"]}
+    labelled = ("scratch", "cwd", "sard_uniform", "sard")
+    mixed = ("scratch", "cwd", "sard")
+    expected = {("labelled only", m, s) for m in labelled for s in (0, 1)}
+    expected |= {("labelled + unlabelled", m, s) for m in mixed for s in (0, 1)}
+    assert set(records) == expected
+    assert result["same_init"] and "same initial student weights for every method of a " \
+        "seed: yes" in output
+    for record in records.values():
+        assert 0 < record["miou"] <= 100 and 0 <= record["biou"] <= 100
+
+    # The differences and their intervals, recomputed from the scores with
+    # SciPy's t interval (the script computes t·sd/sqrt(n) itself).
+    pairs = {"sard − sard_uniform": (("labelled only", "sard"), ("labelled only", "sard_uniform")),
+             "sard − cwd": (("labelled only", "sard"), ("labelled only", "cwd")),
+             "sard − scratch": (("labelled only", "sard"), ("labelled only", "scratch"))}
+    for method in mixed:
+        pairs[f"{method}+unlabelled − {method}"] = (("labelled + unlabelled", method),
+                                                     ("labelled only", method))
+    found = {(d["comparison"], d["metric"]): d for d in result["differences"]}
+    assert set(found) == {(c, m) for c in pairs for m in ("miou", "biou")}
+    for (comparison, metric), row in found.items():
+        first, second = pairs[comparison]
+        values = np.array([records[(*first, s)][metric] - records[(*second, s)][metric]
+                           for s in (0, 1)])
+        low, high = stats.t.interval(0.95, len(values) - 1, loc=values.mean(),
+                                     scale=stats.sem(values))
+        np.testing.assert_allclose(row["per_seed"], values, atol=1e-9)
+        bounds = [row["mean"] - row["half_width"], row["mean"] + row["half_width"]]
+        np.testing.assert_allclose(bounds, [low, high], rtol=1e-9, atol=1e-9)
+        inside = low <= 0 <= high
+        assert (row["conclusion"] == "no measurable difference at n = 2") == inside, row
+        name = {"miou": "mIoU", "biou": "bIoU"}[metric]
+        line = re.search(rf"^{re.escape(comparison)} +{name} +(.*)$", output, re.M)
+        assert line and f"[{low:+.2f}, {high:+.2f}]" in line.group(1), (comparison, metric)
