@@ -327,11 +327,15 @@ def check_protocol_defaults(structure, quick):
     return ok
 
 
-def run_eagerly(backend):
-    """--quick on TensorFlow: no graph tracing (tens of seconds per model for
-    two steps on two cores; the compiled training is tested by the library's
-    own tests).  JAX stays compiled: op by op it compiles every operation
-    and is slower still; PyTorch runs eagerly anyway."""
+def quick_compiling(backend):
+    """--quick: compile less, since two training steps per model cost nothing
+    next to compiling them (tens of seconds per model on two cores).
+
+    TensorFlow runs eagerly (no graph tracing; the compiled training is
+    tested by the library's own tests).  JAX stays compiled (op by op it
+    compiles every operation, slower still) but through a compilation cache
+    of this run, so the models of the second seed, identical programs, reuse
+    the first's.  PyTorch runs eagerly anyway."""
     if backend == "tensorflow":
         import warnings
 
@@ -339,6 +343,18 @@ def run_eagerly(backend):
 
         tf.config.run_functions_eagerly(True)
         warnings.filterwarnings("ignore", "Even though the `tf.config.experimental_run")
+    elif backend == "jax":
+        import atexit
+        import shutil
+        import tempfile
+
+        import jax
+
+        cache = tempfile.mkdtemp(prefix="keras_sard_efficacy_jax_")
+        atexit.register(shutil.rmtree, cache, ignore_errors=True)
+        jax.config.update("jax_compilation_cache_dir", cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 def main(argv):
@@ -347,7 +363,7 @@ def main(argv):
     settings = QUICK if args.quick else PROTOCOL
     wall_start = time.perf_counter()
     if args.quick:
-        run_eagerly(backend)
+        quick_compiling(backend)
 
     import keras
 
