@@ -51,9 +51,13 @@ DENSITY_METHODS = ("exact", "variance")
 # normalize="mean" would otherwise blow their round-off up into weights.
 FLOAT32_RESOLUTION = 1e-6
 NORMALIZATIONS = ("mean", None)
-# How the Sobel and Gaussian filters see beyond the border: "reflect" in
-# NumPy's sense (the default; the edge pixel not repeated), or "zero".
-PADDINGS = ("reflect", "zero")
+# How the Sobel and Gaussian filters see beyond the border, in NumPy's names
+# (`np.pad(mode=...)`): "symmetric" (the default; the edge pixel repeated,
+# SciPy's mode="reflect"), "reflect" (the edge pixel not repeated, SciPy's
+# mode="mirror"), or "zero".  Both reflections repeat where the padding is
+# wider than the map, as np.pad does.
+PADDINGS = ("symmetric", "reflect", "zero")
+DEFAULT_PADDING = "symmetric"
 
 
 # ----------------------------------------------------------------------------
@@ -72,21 +76,27 @@ def _as_features(features, name="features"):
     return ops.stop_gradient(ops.cast(features, "float32"))
 
 
-def _reflect_indices(size, pad):
-    """Indices of a reflect-padded axis, in NumPy's sense (edge not repeated).
+def _padded_indices(size, pad, padding):
+    """Indices of an axis of length `size` padded by `pad` on each side by
+    reflection: ``"symmetric"`` (the edge repeated) or ``"reflect"`` (not
+    repeated), as ``np.pad(mode=padding)`` indexes it.
 
-    Padding wider than the axis reflects again, as ``np.pad(mode="reflect")``
-    does; an axis of length 1 repeats its only element.
+    Padding wider than the axis reflects again, as np.pad does; under
+    ``"reflect"`` an axis of length 1 repeats its only element.  `size` may be
+    a tensor (a dynamic shape).
     """
-    if isinstance(size, int):
-        index = np.arange(-pad, size + pad)
-        period = max(2 * size - 2, 1)
-        index = np.mod(index, period)
-        return np.where(index >= size, period - index, index).astype("int32")
-    index = ops.arange(-pad, size + pad, dtype="int32")
-    period = ops.maximum(2 * size - 2, 1)
-    index = ops.mod(index, period)
-    return ops.where(index >= size, period - index, index)
+    static = isinstance(size, int)
+    xp = np if static else ops
+    index = np.arange(-pad, size + pad) if static else ops.arange(-pad, size + pad, dtype="int32")
+    if padding == "symmetric":
+        period = 2 * size
+        index = xp.mod(index, period)
+        index = xp.where(index >= size, period - 1 - index, index)
+    else:
+        period = xp.maximum(2 * size - 2, 1)
+        index = xp.mod(index, period)
+        index = xp.where(index >= size, period - index, index)
+    return index.astype("int32") if static else index
 
 
 def check_choice(value, choices, argument):
@@ -107,9 +117,9 @@ def _pad(x, pad_h, pad_w, padding):
         return ops.pad(x, [(0, 0), (pad_h, pad_h), (pad_w, pad_w), (0, 0)])
     height, width = ops.shape(x)[1], ops.shape(x)[2]
     if pad_h:
-        x = ops.take(x, _reflect_indices(height, pad_h), axis=1)
+        x = ops.take(x, _padded_indices(height, pad_h, padding), axis=1)
     if pad_w:
-        x = ops.take(x, _reflect_indices(width, pad_w), axis=2)
+        x = ops.take(x, _padded_indices(width, pad_w, padding), axis=2)
     return x
 
 
@@ -118,14 +128,17 @@ def _pad(x, pad_h, pad_w, padding):
 # ----------------------------------------------------------------------------
 
 
-def sobel_gradients(features, padding="reflect"):
+def sobel_gradients(features, padding=DEFAULT_PADDING):
     """Per-channel Sobel derivatives, scaled by 1/8.
 
     Returns ``(gx, gy)``, each shaped like ``features``: ``gx`` along the width
     (axis 2), ``gy`` along the height (axis 1).  The 1/8 makes them estimate a
-    per-pixel derivative (a ramp of slope 1 gives 1).  ``padding="reflect"``
-    (NumPy's sense) keeps the border free of edges that are not in the map;
-    ``"zero"`` pads with zeros.
+    per-pixel derivative (a ramp of slope 1 gives 1).  `padding`, in NumPy's
+    names: ``"symmetric"`` (the default) repeats the edge pixel, so the
+    derivative across the border is the one-sided difference (half of it: a
+    ramp of slope 1 gives 0.5 on its border); ``"reflect"`` does not repeat
+    it, so that derivative is exactly 0 (and C vanishes on the border);
+    ``"zero"`` pads with zeros, which invents an edge all around the map.
     """
     x = _as_features(features)
     p = _pad(x, 1, 1, _validate_padding(padding))
@@ -143,12 +156,13 @@ def _gaussian_kernel(sigma):
     return (kernel / kernel.sum()).astype("float32"), radius
 
 
-def gaussian_smooth(features, sigma, padding="reflect"):
+def gaussian_smooth(features, sigma, padding=DEFAULT_PADDING):
     """Separable Gaussian blur of each channel, radius ``ceil(3σ)``.
 
-    The kernel sums to 1; with ``padding="reflect"`` borders are reflected
-    (repeatedly where the map is smaller than the radius), so a constant map
-    stays constant; ``"zero"`` pads with zeros.
+    The kernel sums to 1; with ``padding="symmetric"`` (the default) or
+    ``"reflect"`` borders are reflected (repeatedly where the map is smaller
+    than the radius, as ``np.pad`` does), so a constant map stays constant;
+    ``"zero"`` pads with zeros.
     """
     _validate_padding(padding)
     if not sigma > 0:
@@ -163,7 +177,7 @@ def gaussian_smooth(features, sigma, padding="reflect"):
     return ops.depthwise_conv(_pad(x, 0, radius, padding), row, padding="valid")
 
 
-def structure_tensor(features, padding="reflect"):
+def structure_tensor(features, padding=DEFAULT_PADDING):
     """The channel-summed structure tensor (Eq. 16): ``(Jxx, Jxy, Jyy)``.
 
     Each is ``(batch, height, width)``; `padding` as `sobel_gradients`.
@@ -171,7 +185,7 @@ def structure_tensor(features, padding="reflect"):
     return _gradients_and_tensor(features, padding)[2:]
 
 
-def _gradients_and_tensor(features, padding="reflect"):
+def _gradients_and_tensor(features, padding=DEFAULT_PADDING):
     gx, gy = sobel_gradients(features, padding)
     return (
         gx,
@@ -226,7 +240,7 @@ def _validate_scales(scales, sigma0):
     return scales
 
 
-def edge_strength(features, scales=None, sigma0=4.0, padding="reflect"):
+def edge_strength(features, scales=None, sigma0=4.0, padding=DEFAULT_PADDING):
     """The edge term E = λ1 − λ2 (Eq. 19), or its multi-scale sum (Eq. 20–21).
 
     Args:
@@ -235,7 +249,8 @@ def edge_strength(features, scales=None, sigma0=4.0, padding="reflect"):
             Gaussian σ (feature-map pixels), e.g. ``(1, 2, 4, 8)``, for
             ``E = Σσ exp(−σ/σ0)·E_σ`` with E_σ computed on smoothed features.
         sigma0: the scale of the weights ``w_σ = exp(−σ/σ0)``.
-        padding: ``"reflect"`` or ``"zero"``, of the Sobel and Gaussian filters.
+        padding: ``"symmetric"``, ``"reflect"`` or ``"zero"``, of the Sobel
+            and Gaussian filters (see `sobel_gradients`).
 
     Returns:
         (B, H, W) float32.
@@ -252,7 +267,7 @@ def edge_strength(features, scales=None, sigma0=4.0, padding="reflect"):
     return total
 
 
-def corner_strength(features, padding="reflect"):
+def corner_strength(features, padding=DEFAULT_PADDING):
     """The corner/junction term C = sqrt(λ1·λ2) (Eq. 19), single-scale;
     `padding` as `sobel_gradients`.
 
@@ -393,7 +408,7 @@ class EdgeStrength(_StructureLayer):
         e.shape  # (1, 24, 24)
     """
 
-    def __init__(self, scales=None, sigma0=4.0, padding="reflect", **kwargs):
+    def __init__(self, scales=None, sigma0=4.0, padding=DEFAULT_PADDING, **kwargs):
         super().__init__(**kwargs)
         self.scales = _validate_scales(scales, sigma0)
         self.sigma0 = float(sigma0)
@@ -419,7 +434,7 @@ class CornerStrength(_StructureLayer):
         CornerStrength()(np.random.rand(1, 24, 24, 8)).shape  # (1, 24, 24)
     """
 
-    def __init__(self, padding="reflect", **kwargs):
+    def __init__(self, padding=DEFAULT_PADDING, **kwargs):
         super().__init__(**kwargs)
         self.padding = _validate_padding(padding)
 
@@ -475,9 +490,12 @@ class StructureWeights(_StructureLayer):
             linearly.  None mixes the raw terms (the literal Eq. 23).
         eps: guard of every division; an image whose Σ S ≤ eps (a flat map)
             gets uniform weights 1/(H·W).
-        padding: how E's and C's filters see past the border: ``"reflect"``
-            (NumPy's sense, the default: zero padding invents edges along the
-            border, which W would then favour) or ``"zero"``.
+        padding: how E's and C's filters see past the border, in NumPy's
+            names: ``"symmetric"`` (the default: the edge pixel repeated, so
+            the gradient across the border is a one-sided difference and C
+            lives on the border too), ``"reflect"`` (the edge not repeated:
+            that gradient is 0 and C is 0 on the outer ring) or ``"zero"``
+            (invents an edge around the map, which W would then favour).
 
     Call returns W, (B, H, W), float32, summing to 1 over each image, with no
     gradient.  `terms` returns every intermediate map for inspection.
@@ -501,7 +519,7 @@ class StructureWeights(_StructureLayer):
         density="exact",
         normalize="mean",
         eps=1e-8,
-        padding="reflect",
+        padding=DEFAULT_PADDING,
         **kwargs,
     ):
         super().__init__(**kwargs)

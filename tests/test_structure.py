@@ -17,6 +17,9 @@ from keras_sard.structure import (
 )
 
 from references import (
+    NUMPY_MODES,
+    PADDINGS,
+    SCIPY_MODES,
     random_features,
     ref_density,
     ref_eigen_terms,
@@ -33,13 +36,20 @@ SHAPES = [(2, 9, 11, 5), (1, 16, 16, 3), (3, 7, 5, 8), (1, 13, 10, 1)]
 # ---------------------------------------------------------------------- tests
 
 
+@pytest.mark.parametrize("padding", PADDINGS)
 @pytest.mark.parametrize("shape", SHAPES)
-def test_sobel_matches_scipy(rng, shape):
+def test_sobel_matches_scipy(rng, shape, padding):
     x = random_features(rng, shape)
-    gx, gy = structure.sobel_gradients(x)
-    rgx, rgy = ref_gradients(x)
+    gx, gy = structure.sobel_gradients(x, padding=padding)
+    rgx, rgy = ref_gradients(x, padding)
     assert_maps_close(gx, rgx)
     assert_maps_close(gy, rgy)
+
+
+def test_sobel_defaults_to_edge_repeating_padding(rng):
+    x = random_features(rng, (1, 6, 7, 2))
+    for ours, theirs in zip(structure.sobel_gradients(x), ref_gradients(x, "symmetric")):
+        assert_maps_close(ours, theirs)
 
 
 def test_sobel_is_a_per_pixel_derivative():
@@ -47,44 +57,71 @@ def test_sobel_is_a_per_pixel_derivative():
     gx, gy = structure.sobel_gradients(ramp[None, :, :, None] * 3.0)
     np.testing.assert_allclose(to_numpy(gx)[0, :, 1:-1, 0], 3.0, rtol=1e-6)
     np.testing.assert_allclose(to_numpy(gy), 0.0, atol=1e-6)
-    # Reflect padding: the border derivative is 0, not an invented edge.
-    np.testing.assert_allclose(to_numpy(gx)[0, :, 0, 0], 0.0, atol=1e-6)
+    # Symmetric padding (the edge repeated): the border derivative is the
+    # one-sided difference, half the central one, never an invented edge.
+    np.testing.assert_allclose(to_numpy(gx)[0, :, 0, 0], 1.5, rtol=1e-6)
+    np.testing.assert_allclose(to_numpy(gx)[0, :, -1, 0], 1.5, rtol=1e-6)
+    # Reflect padding (the edge not repeated): it is 0.
+    gx, _ = structure.sobel_gradients(ramp[None, :, :, None] * 3.0, padding="reflect")
+    np.testing.assert_allclose(to_numpy(gx)[0, :, [0, -1], 0], 0.0, atol=1e-6)
 
 
-def test_reflect_padding_of_a_single_pixel_axis():
-    x = np.random.default_rng(1).normal(size=(1, 1, 6, 2)).astype("float32")
-    for padding, mode in (("reflect", "reflect"), ("zero", "constant")):
-        p = np.pad(x, [(0, 0), (2, 2), (3, 3), (0, 0)], mode=mode)
-        np.testing.assert_array_equal(to_numpy(structure._pad(x, 2, 3, padding)), p)
+@pytest.mark.parametrize("padding", ["symmetric", "reflect", "zero"])
+@pytest.mark.parametrize("size", [1, 2, 3, 6])
+def test_padding_matches_np_pad_even_wider_than_the_map(padding, size):
+    # Pads of up to 4× the axis: reflected again and again, as np.pad does.
+    x = np.random.default_rng(size).normal(size=(1, size, size + 1, 2)).astype("float32")
+    for pad_h, pad_w in ((1, 1), (2, 3), (4 * size, 3 * size + 1)):
+        p = np.pad(x, [(0, 0), (pad_h, pad_h), (pad_w, pad_w), (0, 0)], mode=NUMPY_MODES[padding])
+        np.testing.assert_array_equal(to_numpy(structure._pad(x, pad_h, pad_w, padding)), p)
 
 
+@pytest.mark.parametrize("padding", PADDINGS)
 @pytest.mark.parametrize("shape", [(2, 9, 11, 3), (1, 6, 5, 2)])
-def test_zero_padding_matches_scipy(rng, shape):
-    # The [choice] switched: padding="zero" everywhere E and C filter.
+def test_each_padding_matches_scipy(rng, shape, padding):
+    # Every [choice] of padding, one argument away, everywhere E and C filter.
     x = random_features(rng, shape)
-    gx, gy = structure.sobel_gradients(x, padding="zero")
-    rgx, rgy = ref_gradients(x, "zero")
-    assert_maps_close(gx, rgx)
-    assert_maps_close(gy, rgy)
-    ref_e, ref_c = ref_eigen_terms(x, "zero")
-    scale = ref_e.max()
-    assert_maps_close(EdgeStrength(padding="zero")(x), ref_e)
-    assert_maps_close(CornerStrength(padding="zero")(x), ref_c, scale=scale)
+    ref_e, ref_c = ref_eigen_terms(x, padding)
+    scale = ref_major_eigenvalue(x, padding).max()
+    assert_maps_close(EdgeStrength(scales=None, padding=padding)(x), ref_e)
+    assert_maps_close(CornerStrength(padding=padding)(x), ref_c, scale=scale)
     scales = (1, 2)
-    assert_maps_close(structure.edge_strength(x, scales, padding="zero"),
-                      ref_multiscale_edge(x, scales, 4.0, "zero"))
-    assert_maps_close(structure.gaussian_smooth(x, 2.0, padding="zero"), ref_smooth(x, 2.0, "zero"))
-    w = StructureWeights(radius=2, scales=scales, padding="zero")(x)
-    assert_maps_close(w, ref_weights(x, radius=2, scales=scales, padding="zero"))
+    assert_maps_close(structure.edge_strength(x, scales, padding=padding),
+                      ref_multiscale_edge(x, scales, 4.0, padding))
+    assert_maps_close(structure.gaussian_smooth(x, 2.0, padding=padding),
+                      ref_smooth(x, 2.0, padding))
+    w = StructureWeights(radius=2, scales=scales, padding=padding)(x)
+    assert_maps_close(w, ref_weights(x, radius=2, scales=scales, padding=padding))
 
 
-def test_zero_padding_invents_border_edges_reflect_does_not():
+@pytest.mark.parametrize("padding", ["symmetric", "reflect"])
+def test_zero_padding_invents_border_edges_reflections_do_not(padding):
     x = np.ones((1, 8, 8, 2), "float32")
     zero = to_numpy(structure.edge_strength(x, padding="zero"))[0]
-    reflect = to_numpy(structure.edge_strength(x))[0]
-    np.testing.assert_array_equal(reflect, 0.0)
+    reflected = to_numpy(structure.edge_strength(x, padding=padding))[0]
+    np.testing.assert_array_equal(reflected, 0.0)
     assert np.all(zero[0] > 0) and np.all(zero[:, -1] > 0)  # the frame lights up
     np.testing.assert_array_equal(zero[2:-2, 2:-2], 0.0)
+
+
+def outer_ring(map_2d):
+    return np.concatenate([map_2d[0], map_2d[-1], map_2d[1:-1, 0], map_2d[1:-1, -1]])
+
+
+def test_corner_lives_on_the_border_with_the_default_padding(rng):
+    # Spec §1.1 (revised): NumPy's reflect makes the derivative across the
+    # border 0, so J is rank 1 and C = 0 on the whole outer ring; repeating
+    # the edge pixel keeps C there.
+    x = random_features(rng, (2, 16, 16, 4))
+    default = to_numpy(CornerStrength()(x))
+    reflect = to_numpy(CornerStrength(padding="reflect")(x))
+    for image in range(2):
+        ring = outer_ring(default[image])
+        assert np.all(ring > 1e-3 * default[image].max()), ring.min()
+        np.testing.assert_array_equal(outer_ring(reflect[image]), 0.0)
+        assert np.all(reflect[image][1:-1, 1:-1] > 0)
+    weights = to_numpy(StructureWeights(beta_edge=0, beta_density=0)(x))
+    assert np.all(weights[:, 0] > 0) and np.all(weights[:, :, -1] > 0)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -108,17 +145,22 @@ def test_corner_is_accurate_on_a_pure_edge():
     assert np.all(c <= 1e-6 * lam1.max())
 
 
+@pytest.mark.parametrize("padding", ["symmetric", "reflect"])
 @pytest.mark.parametrize("sigma", [1.0, 2.0, 4.0])
-def test_gaussian_matches_scipy(rng, sigma):
+def test_gaussian_matches_scipy(rng, sigma, padding):
+    # scipy's own boundary modes here (not np.pad): "reflect" is NumPy's
+    # symmetric, "mirror" NumPy's reflect.  The map is larger than the radius.
     x = random_features(rng, (2, 21, 19, 3))
     radius = int(math.ceil(3 * sigma))
     ref = np.empty(x.shape)
     for b in range(2):
         for c in range(3):
             ref[b, :, :, c] = ndimage.gaussian_filter(
-                x[b, :, :, c].astype("float64"), sigma, mode="mirror", radius=radius
+                x[b, :, :, c].astype("float64"), sigma, mode=SCIPY_MODES[padding], radius=radius
             )
-    assert_maps_close(structure.gaussian_smooth(x, sigma), ref)
+    assert_maps_close(structure.gaussian_smooth(x, sigma, padding=padding), ref)
+    if padding == "symmetric":
+        assert_maps_close(structure.gaussian_smooth(x, sigma), ref)  # the default
 
 
 @pytest.mark.parametrize("shape", [(2, 20, 17, 4), (1, 6, 5, 3)])

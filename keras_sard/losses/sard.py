@@ -368,7 +368,7 @@ class SARDLoss(DistillationLoss):
         radius=7,
         density="exact",
         normalize="mean",
-        padding="reflect",
+        padding="symmetric",
         teacher_projection="identity",
         alpha=0.5,
         hidden_channels=128,
