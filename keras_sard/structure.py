@@ -58,6 +58,10 @@ NORMALIZATIONS = ("mean", None)
 # wider than the map, as np.pad does.
 PADDINGS = ("symmetric", "reflect", "zero")
 DEFAULT_PADDING = "symmetric"
+# σ of the multi-scale E (feature-map pixels) and σ0 of its weights exp(−σ/σ0);
+# scales=None is the single-scale E.
+DEFAULT_SCALES = (1.0, 2.0, 4.0, 8.0)
+DEFAULT_SIGMA0 = 4.0
 
 
 # ----------------------------------------------------------------------------
@@ -240,15 +244,17 @@ def _validate_scales(scales, sigma0):
     return scales
 
 
-def edge_strength(features, scales=None, sigma0=4.0, padding=DEFAULT_PADDING):
-    """The edge term E = λ1 − λ2 (Eq. 19), or its multi-scale sum (Eq. 20–21).
+def edge_strength(features, scales=DEFAULT_SCALES, sigma0=DEFAULT_SIGMA0,
+                  padding=DEFAULT_PADDING):
+    """The multi-scale edge term (Eq. 20–21), or the single-scale E = λ1 − λ2 (Eq. 19).
 
     Args:
         features: (B, H, W, C) teacher features.
-        scales: None for the single-scale E of the main text; a sequence of
-            Gaussian σ (feature-map pixels), e.g. ``(1, 2, 4, 8)``, for
-            ``E = Σσ exp(−σ/σ0)·E_σ`` with E_σ computed on smoothed features.
-        sigma0: the scale of the weights ``w_σ = exp(−σ/σ0)``.
+        scales: the Gaussian σ (feature-map pixels) of
+            ``E = Σσ exp(−σ/σ0)·E_σ``, E_σ computed on features smoothed by
+            `gaussian_smooth`; ``(1, 2, 4, 8)`` by default, the supplement's.
+            None: the single-scale E of the main text, on the raw features.
+        sigma0: the scale of the weights ``w_σ = exp(−σ/σ0)`` (4).
         padding: ``"symmetric"``, ``"reflect"`` or ``"zero"``, of the Sobel
             and Gaussian filters (see `sobel_gradients`).
 
@@ -398,17 +404,21 @@ class _StructureLayer(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="keras_sard")
 class EdgeStrength(_StructureLayer):
-    """E = λ1 − λ2 of the teacher's structure tensor (Eq. 19–21).
+    """E = λ1 − λ2 of the teacher's structure tensor (Eq. 19–21); by default
+    multi-scale, σ ∈ (1, 2, 4, 8); ``scales=None``: single-scale.  Arguments
+    as `edge_strength`.
 
     Example::
 
         import numpy as np
         from keras_sard.structure import EdgeStrength
-        e = EdgeStrength(scales=(1, 2, 4, 8))(np.random.rand(1, 24, 24, 8))
+        e = EdgeStrength()(np.random.rand(1, 24, 24, 8))
         e.shape  # (1, 24, 24)
+        single_scale = EdgeStrength(scales=None)
     """
 
-    def __init__(self, scales=None, sigma0=4.0, padding=DEFAULT_PADDING, **kwargs):
+    def __init__(self, scales=DEFAULT_SCALES, sigma0=DEFAULT_SIGMA0, padding=DEFAULT_PADDING,
+                 **kwargs):
         super().__init__(**kwargs)
         self.scales = _validate_scales(scales, sigma0)
         self.sigma0 = float(sigma0)
@@ -480,8 +490,10 @@ class StructureWeights(_StructureLayer):
         beta_edge, beta_corner, beta_density: βe, βc, βd ≥ 0 (2, 1, 1), not
             all 0.  A term whose β is 0 is not computed, so ``beta_density=0``
             skips D's cost.
-        scales: σ of the multi-scale E (see `edge_strength`); None: single-scale.
-        sigma0: σ0 of the multi-scale weights ``exp(−σ/σ0)``.
+        scales: σ of the multi-scale E (see `edge_strength`), by default
+            ``(1, 2, 4, 8)``: the supplement says Eq. 9 reuses this E.  None:
+            the single-scale E of the main text.  C is always single-scale.
+        sigma0: σ0 of the multi-scale weights ``exp(−σ/σ0)`` (4).
         radius: r of the density window (2r+1)².
         density: ``"exact"`` or ``"variance"`` (see `feature_density`).
         normalize: ``"mean"`` divides E, C and D each by its own per-image
@@ -513,8 +525,8 @@ class StructureWeights(_StructureLayer):
         beta_edge=2.0,
         beta_corner=1.0,
         beta_density=1.0,
-        scales=None,
-        sigma0=4.0,
+        scales=DEFAULT_SCALES,
+        sigma0=DEFAULT_SIGMA0,
         radius=7,
         density="exact",
         normalize="mean",

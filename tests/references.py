@@ -106,11 +106,12 @@ def ref_density(x, radius, method="exact"):
     return out
 
 
-def ref_weights(x, beta=(2.0, 1.0, 1.0), radius=7, normalize="mean", scales=None, eps=1e-8,
-                padding=DEFAULT_PADDING):
+def ref_weights(x, beta=(2.0, 1.0, 1.0), radius=7, normalize="mean", scales=DEFAULT_SCALES,
+                eps=1e-8, padding=DEFAULT_PADDING, sigma0=4.0):
+    """W = S / ΣS (Eq. 23–24); E multi-scale unless `scales` is None, C single-scale."""
     e, c = ref_eigen_terms(x, padding)
     if scales is not None:
-        e = ref_multiscale_edge(x, scales, 4.0, padding)
+        e = ref_multiscale_edge(x, scales, sigma0, padding)
     d = ref_density(x, radius)
     score = 0.0
     for bt, term in zip(beta, (e, c, d)):

@@ -17,6 +17,8 @@ from keras_sard.structure import (
 )
 
 from references import (
+    DEFAULT_PADDING,
+    DEFAULT_SCALES,
     NUMPY_MODES,
     PADDINGS,
     SCIPY_MODES,
@@ -90,16 +92,18 @@ def test_each_padding_matches_scipy(rng, shape, padding):
                       ref_multiscale_edge(x, scales, 4.0, padding))
     assert_maps_close(structure.gaussian_smooth(x, 2.0, padding=padding),
                       ref_smooth(x, 2.0, padding))
-    w = StructureWeights(radius=2, scales=scales, padding=padding)(x)
-    assert_maps_close(w, ref_weights(x, radius=2, scales=scales, padding=padding))
+    for scales in (None, (1, 2, 4, 8)):  # single- and multi-scale E
+        w = StructureWeights(radius=2, scales=scales, padding=padding)(x)
+        assert_maps_close(w, ref_weights(x, radius=2, scales=scales, padding=padding))
 
 
 @pytest.mark.parametrize("padding", ["symmetric", "reflect"])
 def test_zero_padding_invents_border_edges_reflections_do_not(padding):
     x = np.ones((1, 8, 8, 2), "float32")
-    zero = to_numpy(structure.edge_strength(x, padding="zero"))[0]
-    reflected = to_numpy(structure.edge_strength(x, padding=padding))[0]
+    zero = to_numpy(structure.edge_strength(x, scales=None, padding="zero"))[0]
+    reflected = to_numpy(structure.edge_strength(x, scales=None, padding=padding))[0]
     np.testing.assert_array_equal(reflected, 0.0)
+    np.testing.assert_array_equal(to_numpy(structure.edge_strength(x, padding=padding)), 0.0)
     assert np.all(zero[0] > 0) and np.all(zero[:, -1] > 0)  # the frame lights up
     np.testing.assert_array_equal(zero[2:-2, 2:-2], 0.0)
 
@@ -129,9 +133,9 @@ def test_edge_and_corner_match_eigvalsh(rng, shape):
     x = random_features(rng, shape)
     ref_e, ref_c = ref_eigen_terms(x)
     lam1 = ref_major_eigenvalue(x).max()
-    assert_maps_close(structure.edge_strength(x), ref_e)
+    assert_maps_close(structure.edge_strength(x, scales=None), ref_e)
     assert_maps_close(structure.corner_strength(x), ref_c, scale=lam1)
-    assert_maps_close(EdgeStrength()(x), ref_e)
+    assert_maps_close(EdgeStrength(scales=None)(x), ref_e)
     assert_maps_close(CornerStrength()(x), ref_c, scale=lam1)
 
 
@@ -163,14 +167,32 @@ def test_gaussian_matches_scipy(rng, sigma, padding):
         assert_maps_close(structure.gaussian_smooth(x, sigma), ref)  # the default
 
 
-@pytest.mark.parametrize("shape", [(2, 20, 17, 4), (1, 6, 5, 3)])
-def test_multiscale_edge_matches_reference(rng, shape):
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("shape", [(2, 20, 17, 4), (1, 6, 5, 3), (1, 1, 4, 2)])
+def test_multiscale_edge_matches_reference(rng, shape, padding):
     # (1, 6, 5, 3) is smaller than the σ = 8 radius (24): repeated reflection.
     x = random_features(rng, shape)
     scales = (1, 2, 4, 8)
-    ref = ref_multiscale_edge(x, scales, 4.0)
-    assert_maps_close(structure.edge_strength(x, scales=scales, sigma0=4.0), ref)
-    assert_maps_close(EdgeStrength(scales=scales)(x), ref)
+    ref = ref_multiscale_edge(x, scales, 4.0, padding)
+    assert_maps_close(structure.edge_strength(x, scales=scales, sigma0=4.0, padding=padding), ref)
+    assert_maps_close(EdgeStrength(scales=scales, padding=padding)(x), ref)
+    ref = ref_multiscale_edge(x, (1.5, 3), 2.0, padding)
+    assert_maps_close(EdgeStrength(scales=(1.5, 3), sigma0=2.0, padding=padding)(x), ref)
+
+
+def test_edge_is_multiscale_by_default(rng):
+    # Spec §1.4 (revised): σ ∈ (1, 2, 4, 8), σ0 = 4, the supplement's E.
+    x = random_features(rng, (2, 14, 12, 3))
+    ref = ref_multiscale_edge(x, DEFAULT_SCALES, 4.0, DEFAULT_PADDING)
+    assert_maps_close(structure.edge_strength(x), ref)
+    assert_maps_close(EdgeStrength()(x), ref)
+    terms = StructureWeights(radius=2).terms(x)
+    assert_maps_close(terms["edge"], ref)
+    assert_maps_close(terms["corner"], ref_eigen_terms(x)[1])  # C stays single-scale
+    assert StructureWeights().get_config()["scales"] == (1.0, 2.0, 4.0, 8.0)
+    single = StructureWeights(radius=2, scales=None).terms(x)
+    assert_maps_close(single["edge"], ref_eigen_terms(x)[0])
+    assert_maps_close(single["weights"], ref_weights(x, radius=2, scales=None))
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -208,8 +230,8 @@ def test_terms_are_inspectable(rng):
     x = random_features(rng, (2, 10, 12, 3))
     terms = StructureWeights(radius=2).terms(x)
     assert set(terms) == {"edge", "corner", "density", "score", "weights"}
-    ref_e, ref_c = ref_eigen_terms(x)
-    assert_maps_close(terms["edge"], ref_e)
+    _, ref_c = ref_eigen_terms(x)
+    assert_maps_close(terms["edge"], ref_multiscale_edge(x, DEFAULT_SCALES, 4.0))
     assert_maps_close(terms["corner"], ref_c)
     assert_maps_close(terms["density"], ref_density(x, 2))
     for value in terms.values():
@@ -220,7 +242,7 @@ def test_terms_are_inspectable(rng):
 def test_a_zero_beta_drops_its_term(rng):
     x = random_features(rng, (1, 9, 9, 3))
     terms = StructureWeights(beta_edge=1.0, beta_corner=0.0, beta_density=0.0).terms(x)
-    ref_e, _ = ref_eigen_terms(x)
+    ref_e = ref_multiscale_edge(x, DEFAULT_SCALES, 4.0)
     assert_maps_close(terms["weights"], ref_e / ref_e.sum())
     assert np.all(to_numpy(terms["density"]) == 0)
 
@@ -328,3 +350,70 @@ def test_betas_must_be_finite_and_not_all_zero_sigma0_always_checked():
         StructureWeights(beta_edge=0, beta_corner=0, beta_density=0)
     with pytest.raises(ValueError, match="`sigma0`"):
         EdgeStrength(sigma0=-1.0)  # unused without scales, still a wrong value
+
+
+# Configs as the version before the revised defaults (spec §1.1, §1.4) wrote
+# them: every argument is saved, so they keep NumPy-reflect padding and the
+# single-scale E.
+_DTYPE = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
+          "registered_name": None}
+OLD_STRUCTURE_WEIGHTS = {
+    "module": "keras_sard.structure", "class_name": "StructureWeights",
+    "config": {"name": "structure_weights", "trainable": True, "dtype": _DTYPE,
+               "beta_edge": 2.0, "beta_corner": 1.0, "beta_density": 1.0, "scales": None,
+               "sigma0": 4.0, "radius": 2, "density": "exact", "normalize": "mean", "eps": 1e-08,
+               "padding": "reflect"},
+    "registered_name": "keras_sard>StructureWeights",
+}
+OLD_EDGE = {
+    "module": "keras_sard.structure", "class_name": "EdgeStrength",
+    "config": {"name": "edge_strength", "trainable": True, "dtype": _DTYPE, "scales": None,
+               "sigma0": 4.0, "padding": "reflect"},
+    "registered_name": "keras_sard>EdgeStrength",
+}
+OLD_SARD = {
+    "module": "keras_sard.losses.sard", "class_name": "SARDLoss",
+    "config": {"name": "sard", "trainable": True, "dtype": _DTYPE, "teacher_layers": ["t"],
+               "student_layers": ["s"], "feature_weight": 1.0, "alignment_weight": 0.5,
+               "weighting": "structure", "levels": None, "teacher_projection": "identity",
+               "alpha": 0.5, "hidden_channels": 128, "seed": None, "channel_reduction": "mean",
+               "denoiser_input": "concat", "beta_edge": 2.0, "beta_corner": 1.0,
+               "beta_density": 1.0, "scales": None, "sigma0": 4.0, "radius": 7,
+               "density": "exact", "normalize": "mean", "padding": "reflect"},
+    "registered_name": "keras_sard>SARDLoss",
+}
+
+
+def test_configs_saved_before_the_new_defaults_load_unchanged(tmp_path, rng):
+    import json
+    import zipfile
+
+    x = random_features(rng, (2, 12, 10, 4))
+    expected = ref_weights(x, radius=2, scales=None, padding="reflect")
+    old = keras.saving.deserialize_keras_object(OLD_STRUCTURE_WEIGHTS)
+    assert (old.padding, old.scales) == ("reflect", None)
+    assert_maps_close(old(x), expected)
+    edge = keras.saving.deserialize_keras_object(OLD_EDGE)
+    assert_maps_close(edge(x), ref_eigen_terms(x, "reflect")[0])
+    sard = keras.saving.deserialize_keras_object(OLD_SARD)
+    assert (sard.structure.padding, sard.structure.scales) == ("reflect", None)
+
+    # A .keras file whose config.json holds the old layer config.
+    inputs = keras.Input((12, 10, 4))
+    path = tmp_path / "new.keras"
+    keras.Model(inputs, StructureWeights(radius=2)(inputs)).save(path)
+    old_path = tmp_path / "old.keras"
+    with zipfile.ZipFile(path) as new, zipfile.ZipFile(old_path, "w") as written:
+        for item in new.infolist():
+            data = new.read(item)
+            if item.filename == "config.json":
+                config = json.loads(data)
+                layer = config["config"]["layers"][1]
+                assert layer["class_name"] == "StructureWeights"
+                layer.update({k: v for k, v in OLD_STRUCTURE_WEIGHTS.items() if k != "config"})
+                layer["config"] = OLD_STRUCTURE_WEIGHTS["config"]
+                data = json.dumps(config)
+            written.writestr(item, data)
+    loaded = keras.saving.load_model(old_path)
+    assert loaded.layers[-1].get_config()["padding"] == "reflect"
+    assert_maps_close(loaded(x), expected)

@@ -363,7 +363,7 @@ class SARDLoss(DistillationLoss):
         beta_edge=2.0,
         beta_corner=1.0,
         beta_density=1.0,
-        scales=None,
+        scales=(1, 2, 4, 8),
         sigma0=4.0,
         radius=7,
         density="exact",
