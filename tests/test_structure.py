@@ -202,6 +202,43 @@ def test_exact_density_matches_brute_force(rng, shape, radius):
     assert_maps_close(structure.feature_density(x, radius), ref_density(x, radius))
 
 
+@pytest.mark.parametrize("shape", [(2, 29, 35, 6), (1, 8, 16, 3), (1, 3, 41, 2)])
+@pytest.mark.parametrize("radius", [1, 7])
+def test_exact_density_over_several_tiles_matches_brute_force(rng, shape, radius):
+    # Maps of several 8×8 tiles, whole and partial, and windows across tiles.
+    x = random_features(rng, shape)
+    assert_maps_close(structure.feature_density(x, radius), ref_density(x, radius))
+
+
+def test_exact_density_resolves_flat_windows_against_the_local_contrast():
+    # D's distances come from ||a||² + ||b||² − 2a·b on features centred per
+    # 8×8 tile, so float32 resolves them against the contrast near the tile,
+    # not against the image's: a step of 1000 far away must not blur the
+    # one-hot regions of contrast 1 (distance-1 errors would be ~0.1 here).
+    labels = np.zeros((40, 72), int)
+    labels[:, 40:56] = 1
+    labels[10:30, 60:] = 2
+    x = np.eye(4)[labels] + 0.01 * np.random.default_rng(0).normal(size=(40, 72, 4))
+    x[:, :20, 3] = 1000.0  # the far step
+    x = x[None].astype("float32")
+    ours, ref = to_numpy(structure.feature_density(x, 7))[0], ref_density(x, 7)[0]
+    local = ref[:, 40:]
+    np.testing.assert_allclose(ours[:, 40:], local, rtol=0, atol=1e-3 * local.max())
+
+
+def test_structure_maps_take_dynamic_shapes():
+    # A TensorFlow graph traced with unknown batch, height and width.
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("dynamic shapes are a TensorFlow graph's")
+    import tensorflow as tf
+
+    layer = StructureWeights(radius=3)
+    traced = tf.function(layer, input_signature=[tf.TensorSpec((None, None, None, 3))])
+    for shape in ((2, 9, 11, 3), (1, 17, 20, 3)):
+        x = random_features(np.random.default_rng(0), shape)
+        np.testing.assert_allclose(traced(x).numpy(), to_numpy(layer(x)), rtol=1e-6, atol=1e-9)
+
+
 @pytest.mark.parametrize("shape", SHAPES)
 def test_variance_density_matches_brute_force_and_bounds_exact(rng, shape):
     x = random_features(rng, shape)
