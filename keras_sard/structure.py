@@ -115,15 +115,39 @@ def _validate_padding(padding):
     return check_choice(padding, PADDINGS, "padding")
 
 
+def _reflect_axis(x, axis, pad, padding):
+    """Pad one axis of `x` by `pad` on each side by reflection (`_padded_indices`).
+
+    A static axis is padded with slices of x, reversed where the reflection
+    runs backwards, and one concatenation (a gather along an inner axis is
+    slow on PyTorch); a dynamic one by a gather.
+    """
+    size = x.shape[axis]
+    if not isinstance(size, int):
+        return ops.take(x, _padded_indices(ops.shape(x)[axis], pad, padding), axis=axis)
+    index = [int(i) for i in _padded_indices(size, pad, padding)]
+    pieces, start = [], 0
+    while start < len(index):
+        end, step = start + 1, 0
+        if end < len(index) and abs(index[end] - index[start]) == 1:
+            step = index[end] - index[start]
+            while end < len(index) and index[end] - index[end - 1] == step:
+                end += 1
+        low, high = sorted((index[start], index[end - 1]))
+        piece = x[(slice(None),) * axis + (slice(low, high + 1),)]
+        pieces.append(ops.flip(piece, axis=axis) if step < 0 else piece)
+        start = end
+    return ops.concatenate(pieces, axis=axis)
+
+
 def _pad(x, pad_h, pad_w, padding):
     """Pad the two spatial axes of a (B, H, W, C) tensor by reflection or zeros."""
     if padding == "zero":
         return ops.pad(x, [(0, 0), (pad_h, pad_h), (pad_w, pad_w), (0, 0)])
-    height, width = ops.shape(x)[1], ops.shape(x)[2]
     if pad_h:
-        x = ops.take(x, _padded_indices(height, pad_h, padding), axis=1)
+        x = _reflect_axis(x, 1, pad_h, padding)
     if pad_w:
-        x = ops.take(x, _padded_indices(width, pad_w, padding), axis=2)
+        x = _reflect_axis(x, 2, pad_w, padding)
     return x
 
 
