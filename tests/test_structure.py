@@ -232,11 +232,12 @@ def test_structure_maps_take_dynamic_shapes():
         pytest.skip("dynamic shapes are a TensorFlow graph's")
     import tensorflow as tf
 
-    layer = StructureWeights(radius=3)
-    traced = tf.function(layer, input_signature=[tf.TensorSpec((None, None, None, 3))])
-    for shape in ((2, 9, 11, 3), (1, 17, 20, 3)):
-        x = random_features(np.random.default_rng(0), shape)
-        np.testing.assert_allclose(traced(x).numpy(), to_numpy(layer(x)), rtol=1e-6, atol=1e-9)
+    for padding in PADDINGS:
+        layer = StructureWeights(radius=3, padding=padding)
+        traced = tf.function(layer, input_signature=[tf.TensorSpec((None, None, None, 3))])
+        for shape in ((2, 9, 11, 3), (1, 17, 20, 3)):
+            x = random_features(np.random.default_rng(0), shape)
+            np.testing.assert_allclose(traced(x).numpy(), to_numpy(layer(x)), rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
