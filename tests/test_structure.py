@@ -362,6 +362,8 @@ def test_wrong_rank_names_features(layer):
     "layer",
     [
         EdgeStrength(scales=(1, 2), sigma0=3.0, padding="zero"),
+        EdgeStrength(),  # the defaults: multi-scale, symmetric padding
+        StructureWeights(radius=2),
         CornerStrength(padding="zero"),
         FeatureDensity(radius=2, method="variance"),
         StructureWeights(1.0, 0.5, 2.0, scales=(1, 4), radius=3, density="variance", normalize=None,
