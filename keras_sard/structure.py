@@ -221,9 +221,16 @@ def gaussian_smooth(features, sigma, padding=DEFAULT_PADDING):
     if not sigma > 0:
         raise ValueError(f"`sigma` must be > 0; got {sigma}.")
     x = _as_features(features)
-    height, width = ops.shape(x)[1], ops.shape(x)[2]
-    x = ops.einsum("ih,bhwc->biwc", _blur_matrix(height, float(sigma), padding), x)
-    return ops.einsum("jw,biwc->bijc", _blur_matrix(width, float(sigma), padding), x)
+    batch, height, width = ops.shape(x)[0], ops.shape(x)[1], ops.shape(x)[2]
+    channels = x.shape[3]
+    # Plain (broadcast) matrix products on reshaped views, which keep the
+    # result contiguous: an einsum's permuted result made every later
+    # elementwise op several times slower on PyTorch.
+    along_h = _blur_matrix(height, float(sigma), padding)
+    x = ops.matmul(along_h, ops.reshape(x, (batch, height, -1)))  # (B, H, W·C)
+    along_w = _blur_matrix(width, float(sigma), padding)
+    x = ops.matmul(along_w, ops.reshape(x, (-1, width, channels)))  # (B·H, W, C)
+    return ops.reshape(x, (batch, height, width, channels))
 
 
 def structure_tensor(features, padding=DEFAULT_PADDING):
