@@ -27,12 +27,13 @@ from keras_sard.data.pipeline import (IMAGENET_MEAN, IMAGENET_STD, denormalize,
 from keras_sard.data.registry import DATASET_INFO, DatasetInfo, load_dataset
 from keras_sard.data.sliding_window import sliding_window_predict
 from keras_sard.data.synthetic import make_synthetic, synthetic_arrays
+from keras_sard.data.unlabelled import drop_labels, load_unlabelled
 
 __all__ = [
     "ColorJitter", "DATASET_INFO", "DatasetInfo", "IGNORE_LABEL", "IMAGENET_MEAN",
     "IMAGENET_STD", "SegmentationData", "augment_pair", "denormalize",
-    "label_ids_to_train_ids", "load_ade20k", "load_cellbin", "load_cityscapes",
+    "drop_labels", "label_ids_to_train_ids", "load_ade20k", "load_cellbin", "load_cityscapes",
     "load_dataset", "load_folder", "load_isaid", "load_loveda", "load_monuseg",
-    "load_rockfrag", "make_pipeline", "make_synthetic", "normalize",
+    "load_rockfrag", "load_unlabelled", "make_pipeline", "make_synthetic", "normalize",
     "sliding_window_predict", "synthetic_arrays",
 ]
