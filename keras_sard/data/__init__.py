@@ -27,7 +27,7 @@ from keras_sard.data.pipeline import (IMAGENET_MEAN, IMAGENET_STD, denormalize,
 from keras_sard.data.registry import DATASET_INFO, DatasetInfo, load_dataset
 from keras_sard.data.sliding_window import sliding_window_predict
 from keras_sard.data.synthetic import make_synthetic, synthetic_arrays
-from keras_sard.data.unlabelled import drop_labels, load_unlabelled
+from keras_sard.data.unlabelled import drop_labels, load_unlabelled, split_labelled
 
 __all__ = [
     "ColorJitter", "DATASET_INFO", "DatasetInfo", "IGNORE_LABEL", "IMAGENET_MEAN",
@@ -35,5 +35,5 @@ __all__ = [
     "drop_labels", "label_ids_to_train_ids", "load_ade20k", "load_cellbin", "load_cityscapes",
     "load_dataset", "load_folder", "load_isaid", "load_loveda", "load_monuseg",
     "load_rockfrag", "load_unlabelled", "make_pipeline", "make_synthetic", "normalize",
-    "sliding_window_predict", "synthetic_arrays",
+    "sliding_window_predict", "split_labelled", "synthetic_arrays",
 ]

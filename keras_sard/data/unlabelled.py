@@ -9,7 +9,9 @@ DKD) skip every pixel of them, while every label-free loss sees them:
 
 * :func:`load_unlabelled` reads a folder of images (PNG, JPEG, TIFF, BMP);
 * :func:`drop_labels` turns any reader's data (the teacher's own training
-  images, say) into unlabelled data.
+  images, say) into unlabelled data;
+* :func:`split_labelled` keeps the labels of the first examples only (few
+  labels, the rest of the teacher's images unlabelled).
 
 :func:`keras_sard.data.make_pipeline` mixes them into each training batch
 at a stated ratio (``unlabelled=``, ``unlabelled_ratio=``).
@@ -36,7 +38,7 @@ from keras_sard.data.base import IGNORE_LABEL, SegmentationData, from_files
 from keras_sard.data.decode import image_channels, read_array, read_image
 from keras_sard.data.files import IMAGE_SUFFIXES, PathLike, list_files, require_dir
 
-__all__ = ["check_channels", "drop_labels", "load_unlabelled"]
+__all__ = ["check_channels", "drop_labels", "load_unlabelled", "split_labelled"]
 
 _SAMPLE = 16  # labelled files whose headers give the reference channels
 
@@ -73,6 +75,37 @@ def drop_labels(data: SegmentationData, ignore_label: Optional[int] = None,
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataclasses.replace(data, dataset=dataset, ignore_label=ignore,
                                name=name or f"{data.name}_unlabelled")
+
+
+def split_labelled(data: SegmentationData, num_labelled: int):
+    """``(labelled, unlabelled)``: the first ``num_labelled`` examples of
+    ``data`` with their labels, and the rest with :func:`drop_labels`.
+
+    The semi-supervised setting of a teacher trained on every image and a
+    student that has the labels of a few. Order and ``files`` follow ``data``.
+
+    Example:
+
+    >>> from keras_sard.data import make_synthetic
+    >>> labelled, rest = split_labelled(make_synthetic("nuclei", 10, (8, 8)), 3)
+    >>> labelled.num_examples, rest.num_examples, rest.name
+    (3, 7, 'synthetic_nuclei_unlabelled')
+    """
+    if not isinstance(data, SegmentationData):
+        raise TypeError(f"data must be a SegmentationData (from a keras_sard.data reader), "
+                        f"got {type(data).__name__}.")
+    total = data.num_examples
+    if isinstance(num_labelled, bool) or not isinstance(num_labelled, (int, np.integer)) or not (
+            1 <= num_labelled < total):
+        raise ValueError(f"num_labelled must be an integer in [1, {total}) for '{data.name}' "
+                         f"({total} examples), got {num_labelled!r}.")
+    count = int(num_labelled)
+    files = data.files
+    head = dataclasses.replace(data, dataset=data.dataset.take(count), num_examples=count,
+                               files=files[:count])
+    tail = dataclasses.replace(data, dataset=data.dataset.skip(count),
+                               num_examples=total - count, files=files[count:])
+    return head, drop_labels(tail)
 
 
 def _is_grey(path) -> bool:

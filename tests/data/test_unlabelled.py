@@ -6,7 +6,7 @@ import tensorflow as tf
 from PIL import Image
 
 from keras_sard.data import (drop_labels, load_folder, load_unlabelled, make_pipeline,
-                             make_synthetic)
+                             make_synthetic, split_labelled)
 from keras_sard.data.decode import image_channels, read_image
 from keras_sard.data.pipeline import IMAGENET_MEAN, IMAGENET_STD, unlabelled_count
 
@@ -133,6 +133,23 @@ def test_drop_labels_keeps_images_and_files(tmp_path, rng):
         drop_labels(labelled, ignore_label=1)
     with pytest.raises(TypeError, match="SegmentationData"):
         drop_labels(labelled.dataset)
+
+
+def test_split_labelled_keeps_the_first_labels(tmp_path, rng):
+    data = _labelled_folder(tmp_path, rng, count=5)
+    labelled, rest = split_labelled(data, 2)
+    assert (labelled.num_examples, rest.num_examples) == (2, 3)
+    assert labelled.files == data.files[:2] and rest.files == data.files[2:]
+    everything = read_all(data)
+    for (image, mask), (original, original_mask) in zip(read_all(labelled), everything[:2]):
+        np.testing.assert_array_equal(image, original)
+        np.testing.assert_array_equal(mask, original_mask)
+    for (image, mask), (original, _) in zip(read_all(rest), everything[2:]):
+        np.testing.assert_array_equal(image, original)
+        assert (mask == 255).all()
+    for bad in (0, 5, 2.0, True):
+        with pytest.raises(ValueError, match=r"num_labelled must be an integer in \[1, 5\)"):
+            split_labelled(data, bad)
 
 
 # --------------------------------------------------------------- mixed batches
