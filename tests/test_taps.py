@@ -40,7 +40,8 @@ def test_truncated_model_of_a_sequential_model(rng):
     )
     cut = FeatureTaps(model, ["a"]).truncated_model()
     x = images(rng, size=8)
-    np.testing.assert_allclose(to_numpy(keras.tree.flatten(cut(x))[0]), to_numpy(model.get_layer("a")(x)), rtol=1e-6)
+    (output,) = keras.tree.flatten(cut(x))
+    np.testing.assert_allclose(to_numpy(output), to_numpy(model.get_layer("a")(x)), rtol=1e-6)
     assert [layer.name for layer in cut.layers if layer.name == "b"] == []
 
 
