@@ -44,6 +44,9 @@ _EXPORTS = {
     "sliding_window_predict": "keras_sard.data.sliding_window",
     "make_synthetic": "keras_sard.data.synthetic",
     "synthetic_arrays": "keras_sard.data.synthetic",
+    "drop_labels": "keras_sard.data.unlabelled",
+    "load_unlabelled": "keras_sard.data.unlabelled",
+    "split_labelled": "keras_sard.data.unlabelled",
 }
 
 __all__ = sorted(_EXPORTS)
