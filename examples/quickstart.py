@@ -1,17 +1,27 @@
-"""keras_sard quickstart: distil a small segmenter with SARD, in minutes on a CPU.
+"""keras_sard quickstart: what SARD does for a small student, measured on paired seeds.
 
-1. Trains a teacher (a conv pyramid with a UPerNet decoder, widths
-   32-64-128-256, 1.65 M parameters) on the embedded synthetic rock-fragment
-   data: tens of tiny fragments per image, separated by thin background gaps.
-2. Distils a student with 1/16 of its parameters (widths 8-16-32-64) from it
-   with `keras_sard.Distiller` and `SARDLoss` on the four pyramid levels.
-3. Trains the same student, from the same initial weights, from scratch.
-4. Prints mIoU and Boundary IoU of the three on held-out images.
-5. Saves the SARD student (.keras) and exports it as a TensorFlow SavedModel,
-   checking that the artefact gives the Keras model's outputs.
+The setting is that of benchmarks/efficacy.py, scaled down to a few minutes on a
+CPU: synthetic nuclei with objects large enough for the tapped strides
+(object_scale=4), a teacher trained on 256 images, students with 24 labels.
+
+1. Trains a teacher (the "small" recipe: conv pyramid 32-64-128-256 with a
+   UPerNet decoder) and prints its structure report: how much SARD's weight
+   map W favours object boundaries on each tapped level.
+2. For each seed, trains the same student (16-32-64-128, same initial
+   weights, same batches) three ways: from scratch, with uniform feature
+   distillation (sard_uniform: SARD with W = 1) and with SARD.
+3. Scores every model after re-estimating its BatchNorm statistics (short
+   schedules leave them stale) and prints the paired differences
+   SARD − sard_uniform (what W adds) and SARD − scratch, as the mean over
+   seeds ± a 95 % Student's t interval.
+4. Saves the last seed's SARD student (.keras) and exports it as a TensorFlow
+   SavedModel, checking that the artefact gives the Keras model's outputs.
 
     python examples/quickstart.py                 # TensorFlow; about 5 minutes on 2 cores
-    python examples/quickstart.py --backend jax --epochs 4 --output-dir /tmp/quickstart
+    python examples/quickstart.py --backend jax --seeds 5 --output-dir /tmp/quickstart
+
+An interval that contains 0 means "no measurable difference with this many
+seeds"; docs/results.md has the full benchmark.
 """
 
 import argparse
@@ -22,37 +32,52 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TEACHER_WIDTHS = (32, 64, 128, 256)
-STUDENT_WIDTHS = (8, 16, 32, 64)
-ZOOM = 2
+METHODS = ("scratch", "sard_uniform", "sard")
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), default=None,
                         help="Keras backend (default: $KERAS_BACKEND, else tensorflow).")
-    parser.add_argument("--epochs", type=int, default=12,
-                        help="epochs of each student (default 12); the teacher trains "
-                             "twice as many.")
+    parser.add_argument("--seeds", type=int, default=3,
+                        help="paired seeds, at least 2 for an interval (default 3).")
+    parser.add_argument("--steps", type=int, default=150,
+                        help="training steps of each student (default 150); the teacher "
+                             "trains four times as many.")
     parser.add_argument("--image-size", type=int, default=64,
                         help="square image side, a multiple of 32 (default 64).")
     parser.add_argument("--output-dir", default="runs/quickstart",
-                        help="where the SARD student is exported (default runs/quickstart).")
-    parser.add_argument("--seed", type=int, default=0)
+                        help="where the SARD student is saved and exported "
+                             "(default runs/quickstart).")
     # Dataset sizes; the tests shrink them to run in seconds.
-    parser.add_argument("--train-examples", type=int, default=384, help=argparse.SUPPRESS)
-    parser.add_argument("--val-examples", type=int, default=96, help=argparse.SUPPRESS)
-    parser.add_argument("--batch-size", type=int, default=16, help=argparse.SUPPRESS)
+    parser.add_argument("--teacher-examples", type=int, default=256, help=argparse.SUPPRESS)
+    parser.add_argument("--labelled-examples", type=int, default=24, help=argparse.SUPPRESS)
+    parser.add_argument("--val-examples", type=int, default=64, help=argparse.SUPPRESS)
+    parser.add_argument("--batch-size", type=int, default=8, help=argparse.SUPPRESS)
+    parser.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.image_size < 32 or args.image_size % 32:
         parser.error(f"--image-size must be a positive multiple of 32 (the models' stride 32); "
                      f"got {args.image_size}.")
-    if args.epochs < 1:
-        parser.error(f"--epochs must be ≥ 1; got {args.epochs}.")
-    if args.train_examples < args.batch_size:
-        parser.error(f"--train-examples ({args.train_examples}) must be at least the batch "
-                     f"size ({args.batch_size}).")
+    if args.seeds < 2:
+        parser.error(f"--seeds must be ≥ 2 (an interval needs two paired differences); "
+                     f"got {args.seeds}.")
+    if args.steps < 1:
+        parser.error(f"--steps must be ≥ 1; got {args.steps}.")
+    if not args.batch_size <= args.labelled_examples <= args.teacher_examples:
+        parser.error("need batch size ≤ labelled examples ≤ teacher examples; got "
+                     f"{args.batch_size}, {args.labelled_examples}, {args.teacher_examples}.")
     return args
+
+
+def t_interval(values):
+    """Mean and half-width of the 95 % Student's t interval of the mean."""
+    import numpy as np
+    from scipy import stats
+
+    values = np.asarray(values, float)
+    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return values.mean(), half
 
 
 def main(argv=None):
@@ -65,113 +90,102 @@ def main(argv=None):
 
     import keras
 
-    from keras_sard import Distiller
-    from keras_sard.data import make_pipeline, make_synthetic
-    from keras_sard.losses import SARDLoss, SegmentationLoss
-    from keras_sard.metrics import BoundaryIoU, MeanIoU
-    from keras_sard.models import build_small_segmenter, level_names
+    from keras_sard.batchnorm import recalibrate_batchnorm
+    from keras_sard.data import make_pipeline
+    from keras_sard.data.synthetic import OBJECT_SCALE_LARGE, make_synthetic
+    from keras_sard.diagnostics import structure_report
+    from keras_sard.models import get_recipe
+    from keras_sard.training import (Schedule, Task, distill, evaluate, save_model,
+                                     train_segmenter)
 
     start = time.perf_counter()
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # tf.function retracing notes
-    verbose = 1 if sys.stdout.isatty() else 2  # progress bars, or one line per epoch
-    size = args.image_size
+    size = (args.image_size, args.image_size)
     print(f"keras {keras.__version__}, backend {keras.backend.backend()}, "
-          f"{size}×{size} images, {args.epochs} epochs per student "
-          f"({2 * args.epochs} for the teacher), seed {args.seed}")
+          f"{size[0]}×{size[1]} images, {args.seeds} seeds, {args.steps} steps per student")
 
     # ------------------------------------------------------------------ data
-    # Scenes are rendered at half the model's input size and enlarged 2×, so
-    # that fragments (3-15 px in the scene) and the 1-px gaps between them
-    # stay resolvable by logits predicted at stride 4, as in the paper's
-    # UPerNet decoders.
-    scene = (size // ZOOM, size // ZOOM)
-    train_data = make_synthetic("fragments", args.train_examples, scene, seed=args.seed)
-    val_data = make_synthetic("fragments", args.val_examples, scene, seed=args.seed, split="val")
-    num_classes = train_data.num_classes  # 2: background, fragment
+    # Nuclei of about 15-40 px: objects span several cells at stride 4, so
+    # the teacher's features can show their boundaries (the paper's premise).
+    def nuclei(count, split):
+        return make_synthetic("nuclei", count, size, seed=0, split=split,
+                              object_scale=OBJECT_SCALE_LARGE)
 
-    def train_batches():
-        # The paper's augmentation (flip, ±15° rotation, colour jitter) after
-        # the zoom.  A new pipeline per model: each sees the same batches.
-        return make_pipeline(train_data, args.batch_size, training=True, crop_size=size,
-                             seed=args.seed, scale_range=(ZOOM, ZOOM), cache=True)
+    val = nuclei(args.val_examples, "val")
+    teacher_task = Task("nuclei", nuclei(args.teacher_examples, "train"), val, size, cache=True)
+    # The students' 24 labelled images are the first of the teacher's.
+    student_task = Task("nuclei", nuclei(args.labelled_examples, "train"), val, size, cache=True)
 
-    val = make_pipeline(val_data, args.batch_size, training=False, eval_size=size, cache=True)
-    steps_per_epoch = args.train_examples // args.batch_size
-    # The pipeline shuffles; Keras cannot shuffle a tf.data.Dataset.
-    fit_options = dict(shuffle=False, verbose=verbose)
+    def schedule(steps):
+        return Schedule(steps_per_epoch=steps, batch_size=args.batch_size, learning_rate=1e-3,
+                        gradient_accumulation_steps=1)
 
-    def optimizer(epochs):
-        schedule = keras.optimizers.schedules.CosineDecay(2e-3, epochs * steps_per_epoch)
-        return keras.optimizers.AdamW(schedule, weight_decay=0.01)
+    def score(model, task, seed):
+        # Fair BatchNorm: a few hundred steps leave part of the moving
+        # statistics at their initial values; re-estimate them on training
+        # batches before scoring, the same batches for every model of a seed.
+        recalibrate_batchnorm(model, task.train_batches(args.batch_size, seed=1000 + seed),
+                              num_batches=16)
+        scores = evaluate(model, val, args.batch_size)
+        return 100 * scores["miou"], 100 * scores["biou"]
 
-    def metrics():
-        return [MeanIoU(num_classes), BoundaryIoU(num_classes)]
-
-    # One output channel for binary masks: BCE + Dice, as in the paper.
-    channels = 1 if num_classes == 2 else num_classes
-
-    def segmenter(widths, name):
-        keras.utils.set_random_seed(args.seed)  # both students start from the same weights
-        return build_small_segmenter(channels, size, widths, name=name)
+    recipe = get_recipe("small")
 
     # --------------------------------------------------------------- teacher
-    print(f"\n[1/3] teacher (widths {TEACHER_WIDTHS})")
-    teacher = segmenter(TEACHER_WIDTHS, "teacher")
-    teacher.compile(optimizer=optimizer(2 * args.epochs), loss=SegmentationLoss(),
-                    metrics=metrics())
-    teacher.fit(train_batches(), epochs=2 * args.epochs, **fit_options)
+    print(f"\n[1/2] teacher: {4 * args.steps} steps on {args.teacher_examples} labelled images")
+    keras.utils.set_random_seed(0)
+    teacher = recipe.build_teacher(2, size, tiny=args.tiny)
+    train_segmenter(teacher, teacher_task, schedule(4 * args.steps), verbose=0)
+    miou, biou = score(teacher, teacher_task, seed=0)
+    print(f"teacher: mIoU {miou:.2f}, bIoU {biou:.2f}")
+    report = structure_report(teacher, recipe.teacher_layers,
+                              make_pipeline(val, args.batch_size, training=False))
+    print(report)
 
-    # ------------------------------------------------------------------ SARD
-    print(f"\n[2/3] student (widths {STUDENT_WIDTHS}) distilled with SARD")
-    sard_student = segmenter(STUDENT_WIDTHS, "student")
-    distiller = Distiller(
-        teacher,
-        sard_student,
-        distillation_losses=[
-            # W, P_S and g_θ on each of the four levels (strides 4, 8, 16, 32).
-            SARDLoss(level_names("teacher"), level_names("student"), seed=args.seed)
-        ],
-    )
-    distiller.compile(optimizer=optimizer(args.epochs), metrics=metrics())
-    distiller.fit(train_batches(), epochs=args.epochs, **fit_options)
+    # -------------------------------------------------------------- students
+    print(f"\n[2/2] students: {args.steps} steps on {args.labelled_examples} labelled images")
+    print(f"{'seed':<6}{'method':<14}{'mIoU':>7}{'bIoU':>8}")
+    results = {}  # (method, seed) -> (mIoU, bIoU)
+    for seed in range(args.seeds):
+        for method in METHODS:
+            keras.utils.set_random_seed(seed)  # same initial student (and SARD heads) per seed
+            student = recipe.build_student(2, size, tiny=args.tiny)
+            # distill wraps keras_sard.Distiller with the method's losses on the
+            # four levels (strides 4-32); "scratch" trains on the labels alone.
+            distill(teacher, student, student_task, method, schedule(args.steps),
+                    recipe.teacher_layers, recipe.student_layers, seed=seed, verbose=0)
+            results[method, seed] = score(student, student_task, seed)
+            print(f"{seed:<6}{method:<14}{results[method, seed][0]:>7.2f}"
+                  f"{results[method, seed][1]:>8.2f}", flush=True)
+    sard_student = student  # the last one trained: SARD, last seed
 
-    # --------------------------------------------------------------- scratch
-    print("\n[3/3] the same student trained from scratch")
-    scratch_student = segmenter(STUDENT_WIDTHS, "student")
-    scratch_student.compile(optimizer=optimizer(args.epochs), loss=SegmentationLoss(),
-                            metrics=metrics())
-    scratch_student.fit(train_batches(), epochs=args.epochs, **fit_options)
-
-    # ------------------------------------------------------------ evaluation
-    sard_student.compile(loss=SegmentationLoss(), metrics=metrics())
-    rows = []
-    for label, model in (("teacher", teacher), ("student, scratch", scratch_student),
-                         ("student, SARD", sard_student)):
-        scores = model.evaluate(val, verbose=0, return_dict=True)
-        rows.append((label, model.count_params(), scores["miou"], scores["biou"]))
-    print(f"\nheld-out synthetic fragments ({args.val_examples} images)")
-    print(f"| {'model':<17}| {'params':>9} | {'mIoU':>6} | {'bIoU':>6} |")
-    print(f"|{'-' * 18}|{'-' * 11}|{'-' * 8}|{'-' * 8}|")
-    for label, params, miou, biou in rows:
-        print(f"| {label:<17}| {params:>9,} | {100 * miou:>6.2f} | {100 * biou:>6.2f} |")
+    # ------------------------------------------------ paired differences
+    print(f"\npaired differences (points), mean ± 95 % t interval over {args.seeds} seeds")
+    for other in ("sard_uniform", "scratch"):
+        for index, metric in enumerate(("mIoU", "bIoU")):
+            diffs = [results["sard", s][index] - results[other, s][index]
+                     for s in range(args.seeds)]
+            mean, half = t_interval(diffs)
+            verdict = ("SARD better" if mean - half > 0 else f"{other} better"
+                       if mean + half < 0 else "no measurable difference")
+            print(f"SARD − {other:<13}{metric}  {mean:+6.2f} ± {half:5.2f}  "
+                  f"[{mean - half:+.2f}, {mean + half:+.2f}]  {verdict}")
 
     # ---------------------------------------------------------------- export
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    keras_file = output_dir / "sard_student.keras"
-    sard_student.save(keras_file)  # reloads on every backend
-    print(f"\nsaved {keras_file}")
-    export_saved_model(sard_student, output_dir / "sard_student_savedmodel", val)
+    keras_file = save_model(sard_student, output_dir / "sard_student.keras")
+    print(f"\nsaved {keras_file} (any backend: keras_sard.training.load_model(path))")
+    export_saved_model(sard_student, output_dir / "sard_student_savedmodel", student_task)
     print(f"done in {time.perf_counter() - start:.0f} s")
     return 0
 
 
-def export_saved_model(model, path, batches):
+def export_saved_model(model, path, task):
     """Export `model` as a SavedModel and check its outputs against Keras'."""
     from keras_sard.export import export_student
 
-    images = next(iter(batches))[0].numpy()
-    report = export_student(model, str(path), "saved_model", sample_inputs=images)
+    report = export_student(model, str(path), "saved_model", sample_inputs=task.sample_images(8))
     print(f"exported {path} (SavedModel, endpoint 'serve'); "
           f"max |SavedModel − Keras| on a batch: {report.max_abs_diff:.2e}")
 
