@@ -24,7 +24,7 @@ import keras
 from keras_sard.models.levels import level_names
 from keras_sard.models.recipes import get_recipe
 from keras_sard.training.exports import export, export_path
-from keras_sard.training.fitting import check_model_fits, distill, train_segmenter
+from keras_sard.training.fitting import batchnorm_note, check_model_fits, distill, train_segmenter
 from keras_sard.training.model_files import load_model, save_model
 from keras_sard.training.scoring import evaluate
 from keras_sard.training.tasks import load_task, stand_in_task
@@ -71,6 +71,10 @@ def run_experiment(dataset="synthetic", data_dir=None, *, method="sard", recipe=
     4. mIoU and bIoU of both on the validation split;
     5. the student exported in each of `export_formats` (`export_path`).
 
+    A model trained here has its BatchNorm statistics re-estimated as its
+    schedule says (`keras_sard.training.fair_batchnorm`; logged) before it
+    is saved, so it is scored and exported with them.
+
     Returns an `ExperimentResult`.
     """
     start = time.time()
@@ -91,7 +95,9 @@ def run_experiment(dataset="synthetic", data_dir=None, *, method="sard", recipe=
     if loaded_teacher is None:
         teacher_model = recipe.build_teacher(task.num_classes, task.image_size, tiny=tiny)
         log(f"Training the teacher ({recipe_name}) on {task.train.name}: {teacher_schedule}")
-        train_segmenter(teacher_model, task, teacher_schedule, seed=seed, verbose=verbose)
+        history = train_segmenter(teacher_model, task, teacher_schedule, seed=seed,
+                                  verbose=verbose)
+        log(batchnorm_note(history.recalibration, "Teacher"))
         teacher_path = save_model(teacher_model, os.path.join(output_dir, "teacher.keras"))
         teacher_layers = recipe.teacher_layers
     else:
@@ -104,8 +110,10 @@ def run_experiment(dataset="synthetic", data_dir=None, *, method="sard", recipe=
     log(f"Distilling the student with '{method}': {student_schedule}")
     keras.utils.set_random_seed(seed)  # the same student whether the teacher was trained or loaded
     student = recipe.build_student(task.num_classes, task.image_size, tiny=tiny)
-    distill(teacher_model, student, task, method, student_schedule, teacher_layers,
-            recipe.student_layers, seed=seed, verbose=verbose, **(method_overrides or {}))
+    history = distill(teacher_model, student, task, method, student_schedule, teacher_layers,
+                      recipe.student_layers, seed=seed, verbose=verbose,
+                      **(method_overrides or {}))
+    log(batchnorm_note(history.recalibration, "Student"))
     student_path = save_model(student, os.path.join(output_dir, "student.keras"))
     student_scores = evaluate(student, task.val, student_schedule.batch_size)
     log(f"Student ({method}): mIoU {100 * student_scores['miou']:.1f}, bIoU "
