@@ -145,6 +145,7 @@ def test_diagnose_bad_input_is_one_line(argv, message):
 @pytest.mark.parametrize("argv, message", [
     (["evaluate", "--model", "missing.keras"], "No model file at 'missing.keras'"),
     (["diagnose", "--teacher", "missing.keras"], "No model file at 'missing.keras'"),
+    (["run", "--object-scale", "4", "--data-dir", "."], "--object-scale is for synthetic data"),
     (["train-teacher", "--output", "teacher.h5"], "--output must name a .keras file"),
     (["train-teacher", "--data-dir", "/no/such/folder"], "is not a folder"),
     (["train-teacher", "--dataset", "mnist", "--output", "t.keras"], "Unknown dataset 'mnist'"),

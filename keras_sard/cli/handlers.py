@@ -226,7 +226,8 @@ def _run(args):
         raise UsageError(f"--data-dir '{args.data_dir}' is not a folder.")
     result = training.run_experiment(
         args.dataset, args.data_dir, method=args.method, recipe=args.recipe,
-        teacher=args.teacher, image_size=args.image_size, tiny=args.tiny,
+        teacher=args.teacher, image_size=args.image_size, **_synthetic_options(args),
+        tiny=args.tiny,
         teacher_schedule=_schedule(args, _base_schedule(args.recipe, True), teacher=True),
         student_schedule=_schedule(args, _base_schedule(args.recipe)), seed=args.seed,
         output_dir=args.output_dir, export_formats=args.export,

@@ -54,14 +54,15 @@ class ExperimentResult:
 
 
 def run_experiment(dataset="synthetic", data_dir=None, *, method="sard", recipe="small",
-                   teacher=None, image_size=None, tiny=False, teacher_schedule=None,
-                   student_schedule=None, seed=0, output_dir="keras_sard_run",
+                   teacher=None, image_size=None, object_scale=1.0, tiny=False,
+                   teacher_schedule=None, student_schedule=None, seed=0, output_dir="keras_sard_run",
                    export_formats=("tflite",), num_examples=64, method_overrides=None,
                    log: Callable[[str], None] = print, verbose="auto"):
     """The whole workflow on one dataset.
 
     1. data: `load_task` (with `data_dir`), or `stand_in_task` when
-       `data_dir` is None (the download instructions are logged);
+       `data_dir` is None (the download instructions are logged; its
+       synthetic objects `object_scale` times their default size);
     2. teacher: loaded from `teacher` (a ``.keras`` path), or built from
        `recipe` and trained with `teacher_schedule` (default: the recipe's),
        saved as ``output_dir/teacher.keras``;
@@ -82,9 +83,13 @@ def run_experiment(dataset="synthetic", data_dir=None, *, method="sard", recipe=
     teacher_schedule = teacher_schedule or recipe.teacher_schedule
     student_schedule = student_schedule or recipe.student_schedule
     if data_dir is None:
-        task, notice = stand_in_task(dataset, image_size, num_examples=num_examples, seed=seed)
+        task, notice = stand_in_task(dataset, image_size, num_examples=num_examples, seed=seed,
+                                     object_scale=object_scale)
         if notice:
             log(notice)
+    elif object_scale != 1.0:
+        raise ValueError(f"`object_scale` ({object_scale}) is for synthetic data (data_dir "
+                         "None): real images keep their objects' size.")
     else:
         task = load_task(dataset, data_dir, image_size, num_examples=num_examples, seed=seed)
     loaded_teacher = None if teacher is None else load_model(teacher)
