@@ -8,13 +8,14 @@ import sys
 
 import pytest
 from conftest import BACKEND
-from workflow_helpers import (distilled_student, native_export_format, run_cli,
+from workflow_helpers import (TINY, distilled_student, native_export_format, run_cli,
                               trained_teacher)
 
 from keras_sard import cli, training
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VERBS = ("train-teacher", "distill", "evaluate", "export", "visualize", "run", "tables")
+VERBS = ("train-teacher", "distill", "evaluate", "export", "visualize", "diagnose", "run",
+         "tables")
 
 
 def _scores(text, role):
@@ -45,6 +46,8 @@ def test_train_teacher_writes_a_model_and_prints_its_scores():
     miou, biou = _scores(out, "Teacher")
     assert 0 <= miou <= 100 and 0 <= biou <= 100
     assert "learning_rate=0.001" in out  # the small recipe's schedule
+    # Two steps leave the BatchNorm statistics stale: re-estimated (auto) before saving.
+    assert "Teacher: BatchNorm statistics re-estimated (" in out
 
 
 def test_distill_then_evaluate_prints_the_same_scores():
@@ -80,8 +83,69 @@ def test_visualize_draws_structure_and_predictions(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["predictions_0.png", "structure_0.png"]
 
 
+def test_recalibrate_bn_flags(tmp_path):
+    path = tmp_path / "student.keras"
+    code, out, err = run_cli("distill", *TINY, "--teacher", trained_teacher()[0], "--method",
+                             "scratch", "--recalibrate-bn", "off", "--output", path)
+    assert code == 0, err
+    assert "recalibrate_batchnorm=False" in out
+    assert "Student: BatchNorm statistics as training left them (not re-estimated)" in out
+    code, out, err = run_cli("train-teacher", *TINY, "--recalibrate-bn", "on",
+                             "--recalibration-batches", "1", "--output", path)
+    assert code == 0, err
+    assert "recalibration_batches=1" in out and "1 training batch, 4 crops)" in out
+    code, _, err = run_cli("tables", "--recalibrate-bn", "sometimes")
+    assert code == 2 and "invalid choice: 'sometimes'" in err
+
+
+def test_diagnose_prints_the_structure_report():
+    code, out, err = run_cli("diagnose", "--teacher", trained_teacher()[0], "--num-examples",
+                             "8", "--num-images", "2")
+    assert code == 0, err
+    assert "Structure map W of " in out and "on 2 synthetic_fragments (val) crops of 32x32" in out
+    rows = [line for line in out.splitlines() if line.startswith("teacher_level_")]
+    assert [row.split()[0] for row in rows] == [f"teacher_level_{i}" for i in range(1, 5)]
+    assert [row.split()[2] for row in rows] == ["4", "8", "16", "32"]  # strides
+    assert "concentration" in out  # the validation masks are the labels
+    verdicts = ("W is nearly uniform here", "W concentrates", "W varies", "boundaries fill")
+    assert all(any(v in row for v in verdicts) for row in rows), out
+
+    code, out, err = run_cli("diagnose", "--teacher", trained_teacher()[0], "--num-examples",
+                             "8", "--num-images", "2", "--levels", "teacher_level_2",
+                             "--padding", "zero", "--single-scale", "--radius", "2",
+                             "--density", "variance", "--object-scale", "2")
+    assert code == 0, err
+    assert "padding zero, E single-scale, radius 2, density variance" in out
+    assert [line.split()[0] for line in out.splitlines()
+            if line.startswith("teacher_level_")] == ["teacher_level_2"]
+    code, out, err = run_cli("diagnose", "--teacher", trained_teacher()[0], "--num-examples",
+                             "8", "--num-images", "1", "--levels", "teacher_level_1",
+                             "--scales", "1", "2")
+    assert code == 0, err
+    assert "E scales 1, 2," in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--padding", "wrap"], "--padding must be one of"),
+    (["--radius", "0"], "expected an integer ≥ 1, got '0'"),
+    (["--levels", "teacher_level_9"], "no layer named 'teacher_level_9'"),
+    (["--object-scale", "4", "--data-dir", "."], "--object-scale is for synthetic data"),
+    (["--object-scale", "0.1"], "object_scale must be a finite number >= 0.25"),
+    (["--scales", "1", "--single-scale"], "not allowed with argument"),
+    (["--image-size", "64"], "takes 32x32 images"),
+])
+def test_diagnose_bad_input_is_one_line(argv, message):
+    code, _, err = run_cli("diagnose", "--teacher", trained_teacher()[0], "--num-examples", "8",
+                           *argv)
+    assert code == 2 and message in err, err
+    assert len(err.strip().splitlines()) == 1 or "usage:" in err  # argparse prints its usage
+    assert "Traceback" not in err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["evaluate", "--model", "missing.keras"], "No model file at 'missing.keras'"),
+    (["diagnose", "--teacher", "missing.keras"], "No model file at 'missing.keras'"),
+    (["run", "--object-scale", "4", "--data-dir", "."], "--object-scale is for synthetic data"),
     (["train-teacher", "--output", "teacher.h5"], "--output must name a .keras file"),
     (["train-teacher", "--data-dir", "/no/such/folder"], "is not a folder"),
     (["train-teacher", "--dataset", "mnist", "--output", "t.keras"], "Unknown dataset 'mnist'"),

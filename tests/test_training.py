@@ -111,6 +111,21 @@ def test_run_experiment_trains_with_the_recipes_schedules(monkeypatch, tmp_path)
     assert get_recipe("small").student_schedule == training.SYNTHETIC_SCHEDULE
 
 
+def test_run_experiment_passes_object_scale_to_synthetic_data_only(monkeypatch, tmp_path):
+    class Stop(Exception):
+        pass
+
+    def stand_in_task(dataset, image_size=None, **kwargs):
+        raise Stop(kwargs)
+
+    monkeypatch.setattr(training.experiment, "stand_in_task", stand_in_task)
+    with pytest.raises(Stop) as stopped:
+        training.run_experiment(object_scale=4, log=lambda line: None, output_dir=str(tmp_path))
+    assert stopped.value.args[0]["object_scale"] == 4
+    with pytest.raises(ValueError, match="`object_scale` \\(4\\) is for synthetic data"):
+        training.run_experiment("monuseg", str(tmp_path), object_scale=4, output_dir=str(tmp_path))
+
+
 def test_load_task_errors(tmp_path):
     with pytest.raises(ValueError, match="Unknown dataset 'mnist'"):
         training.load_task("mnist")

@@ -2,6 +2,12 @@
 (`train_segmenter`), or a student against a frozen teacher with a
 distillation method (`distill`), with a `keras_sard.schedules.Schedule`.
 
+Both end with fair BatchNorm statistics (`fair_batchnorm`): where the
+schedule is short for the model's BatchNorm momentum, much of each moving
+average is still its initial value when training stops, so the model's
+statistics are re-estimated on training batches before it is scored, saved
+or exported (`Schedule.recalibrate_batchnorm`: None auto, True, False).
+
 Example::
 
     import keras
@@ -13,6 +19,7 @@ Example::
     train_segmenter(model, task, Schedule(steps_per_epoch=1, batch_size=2), verbose=0)
 """
 
+from keras_sard.batchnorm import has_stale_batchnorm, recalibrate_batchnorm
 from keras_sard.distiller import Distiller
 from keras_sard.losses.task import SegmentationLoss
 from keras_sard.methods import distillation_losses
@@ -20,7 +27,13 @@ from keras_sard.models.levels import level_names
 from keras_sard.schedules import PAPER_SCHEDULE
 from keras_sard.validation import model_image_size, model_num_classes
 
-__all__ = ["check_model_fits", "distill", "train_segmenter"]
+__all__ = ["BATCHNORM_SEED_OFFSET", "batchnorm_note", "check_model_fits", "distill",
+           "fair_batchnorm", "train_segmenter"]
+
+BATCHNORM_SEED_OFFSET = 1000
+"""`fair_batchnorm` reads the training pipeline with the run's seed plus
+this: a draw of batches of its own (not the first ones trained on), the
+same for every method trained with that seed."""
 
 
 def check_model_fits(model, task, role="model"):
@@ -38,17 +51,63 @@ def check_model_fits(model, task, role="model"):
             f"are {task.image_size[0]}x{task.image_size[1]} (image_size).")
 
 
+def fair_batchnorm(model, task, schedule=PAPER_SCHEDULE, seed=0):
+    """Re-estimate `model`'s BatchNorm statistics after training, where
+    `schedule` says so; what `train_segmenter` and `distill` end with.
+
+    ``schedule.recalibrate_batchnorm`` decides: True always, False never,
+    None (auto) when `keras_sard.batchnorm.has_stale_batchnorm` finds that
+    the schedule's ``epochs * steps`` training batches leave more than
+    ``STALE_FRACTION_THRESHOLD`` (1 %) of a BatchNorm layer's moving
+    statistics at their initial value (at Keras' momentum 0.99: under 459
+    batches; the paper's schedules are far longer).  The statistics are then
+    averaged (`keras_sard.batchnorm.recalibrate_batchnorm`) over the first
+    ``schedule.recalibration_batches`` batches of the training pipeline
+    (``task.train_batches(schedule.batch_size, seed + BATCHNORM_SEED_OFFSET)``:
+    crops of the training images, augmented as in training), so every
+    method trained with a seed is re-estimated on the same images.
+
+    Returns the `keras_sard.batchnorm.Recalibration`, or None where the
+    statistics were left as training made them.
+    """
+    recalibrate = schedule.recalibrate_batchnorm
+    if recalibrate is None:
+        steps = schedule.steps(task.train.num_examples) * schedule.epochs
+        recalibrate = has_stale_batchnorm(model, steps)
+    if not recalibrate:
+        return None
+    batches = task.train_batches(schedule.batch_size, seed + BATCHNORM_SEED_OFFSET)
+    return recalibrate_batchnorm(model, batches, num_batches=schedule.recalibration_batches)
+
+
+def batchnorm_note(recalibration, role="model"):
+    """One line for a log saying which BatchNorm statistics `role` is scored
+    with (`recalibration`: what `fair_batchnorm` returned)."""
+    if recalibration is None or not recalibration.layers:
+        return f"{role}: BatchNorm statistics as training left them (not re-estimated)"
+    layers, batches = len(recalibration.layers), recalibration.batches
+    return (f"{role}: BatchNorm statistics re-estimated ({layers} layer"
+            f"{'s' if layers > 1 else ''}, {batches} training batch{'es' if batches > 1 else ''}, "
+            f"{recalibration.examples} crops)")
+
+
 def train_segmenter(model, task, schedule=PAPER_SCHEDULE, seed=0, verbose="auto", callbacks=None):
     """Train `model` on `task` with the supervised loss alone (cross-entropy +
     Dice, `keras_sard.losses.SegmentationLoss`): a teacher, or a student
-    from scratch.  Returns the Keras ``History``."""
+    from scratch; then `fair_batchnorm`.
+
+    Returns the Keras ``History``, with ``history.recalibration`` what
+    `fair_batchnorm` returned (None: statistics not re-estimated).
+    """
     check_model_fits(model, task, "model")
     steps = schedule.steps(task.train.num_examples)
     model.compile(optimizer=schedule.optimizer(steps * schedule.epochs),
                   loss=SegmentationLoss(ignore_label=task.train.ignore_label))
-    return model.fit(task.train_batches(schedule.batch_size, seed), epochs=schedule.epochs,
-                     steps_per_epoch=steps, verbose=verbose, callbacks=callbacks,
-                     shuffle=False)  # the pipeline shuffles
+    history = model.fit(task.train_batches(schedule.batch_size, seed), epochs=schedule.epochs,
+                        steps_per_epoch=steps, verbose=verbose, callbacks=callbacks,
+                        shuffle=False)  # the pipeline shuffles
+    history.recalibration = fair_batchnorm(model, task, schedule, seed)
+    return history
 
 
 def distill(teacher, student, task, method="sard", schedule=PAPER_SCHEDULE, teacher_layers=None,
@@ -70,7 +129,10 @@ def distill(teacher, student, task, method="sard", schedule=PAPER_SCHEDULE, teac
 
     A method without distillation losses (``"scratch"``) trains the student
     on the task loss alone, without running the teacher.  The student is
-    trained in place; returns the Keras ``History``.
+    trained in place, then its BatchNorm statistics re-estimated where
+    `schedule` says so (`fair_batchnorm`: the same batches for every method
+    of a seed).  Returns the Keras ``History``, with
+    ``history.recalibration`` what `fair_batchnorm` returned.
     """
     check_model_fits(teacher, task, "teacher")
     check_model_fits(student, task, "student")
@@ -87,6 +149,8 @@ def distill(teacher, student, task, method="sard", schedule=PAPER_SCHEDULE, teac
                           task_loss=SegmentationLoss(ignore_label=task.train.ignore_label))
     steps = schedule.steps(task.train.num_examples)
     distiller.compile(optimizer=schedule.optimizer(steps * schedule.epochs))
-    return distiller.fit(task.train_batches(schedule.batch_size, seed), epochs=schedule.epochs,
-                         steps_per_epoch=steps, verbose=verbose, callbacks=callbacks,
-                         shuffle=False)  # the pipeline shuffles
+    history = distiller.fit(task.train_batches(schedule.batch_size, seed),
+                            epochs=schedule.epochs, steps_per_epoch=steps, verbose=verbose,
+                            callbacks=callbacks, shuffle=False)  # the pipeline shuffles
+    history.recalibration = fair_batchnorm(student, task, schedule, seed)
+    return history
