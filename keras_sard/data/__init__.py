@@ -44,6 +44,11 @@ _EXPORTS = {
     "sliding_window_predict": "keras_sard.data.sliding_window",
     "make_synthetic": "keras_sard.data.synthetic",
     "synthetic_arrays": "keras_sard.data.synthetic",
+    "BadDataError": "keras_sard.data.errors",
+    "DataError": "keras_sard.data.errors",
+    "MissingDataError": "keras_sard.data.errors",
+    "validate_dataset": "keras_sard.data.validate",
+    "validate_files": "keras_sard.data.validate",
 }
 
 __all__ = sorted(_EXPORTS)
