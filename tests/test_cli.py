@@ -6,9 +6,10 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from conftest import BACKEND
-from workflow_helpers import (distilled_student, native_export_format, run_cli,
+from workflow_helpers import (TINY, distilled_student, native_export_format, run_cli,
                               trained_teacher)
 
 from keras_sard import cli, training
@@ -114,7 +115,7 @@ def test_dataset_aliases_resolve_as_load_dataset_does(tmp_path):
     empty folder says what is missing from it, not "Unknown dataset"."""
     code, out, err = run_cli("run", "--dataset", "ade20k-150", "--data-dir", tmp_path)
     assert code == 2 and "Unknown dataset" not in err
-    assert f"'{tmp_path}/images/training' does not exist" in err
+    assert f"error: {tmp_path}/images/training: Image folder does not exist." in err
 
 
 def test_combined_methods_are_accepted_by_every_verb():
@@ -186,3 +187,106 @@ def test_the_command_line_sets_the_backend_in_its_own_process():
     import keras_sard.cli.runner as runner
 
     assert not hasattr(cli, "_REEXEC_MARK") and not hasattr(runner, "subprocess")
+
+
+# ------------------------------------------------------- bad data, one line
+
+
+def _folder_dataset(root, num_classes=2, size=32, counts=(("train", 4), ("val", 2))):
+    """A `--dataset folder` tree: <split>/images/i.png + <split>/masks/i.png."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    paths = {}
+    for split, count in counts:
+        for folder in ("images", "masks"):
+            os.makedirs(root / split / folder, exist_ok=True)
+        for index in range(count):
+            image, mask = (root / split / folder / f"{index}.png" for folder in ("images", "masks"))
+            Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(image)
+            Image.fromarray(rng.integers(0, num_classes, (size, size), dtype=np.uint8)).save(mask)
+            paths[split, index] = str(image), str(mask)
+    return paths
+
+
+def _data_error(argv, path, problem):
+    """`keras-sard argv` stops with exit code 2 and one line naming `path`."""
+    code, out, err = run_cli(*argv)
+    assert code == 2, (out[-2000:], err[-2000:])
+    assert err.startswith(f"keras-sard {argv[0]}: error: {path}: {problem}"), err[-2000:]
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    return out
+
+
+def _corrupt(path):
+    with open(path, "wb") as file:
+        file.write(b"\x89PNG\r\n\x1a\n not an image")
+
+
+def test_bad_data_stops_before_training_in_one_line(tmp_path):
+    argv = ["train-teacher", *TINY, "--dataset", "folder", "--num-classes", "2", "--data-dir",
+            tmp_path, "--output", tmp_path / "t.keras"]
+    paths = _folder_dataset(tmp_path)
+    _corrupt(paths["train", 1][0])  # a corrupt image
+    out = _data_error(argv, paths["train", 1][0], "cannot be read as an image (")
+    assert "Training" not in out
+    paths = _folder_dataset(tmp_path)
+    from PIL import Image
+
+    Image.fromarray(np.zeros((30, 32), np.uint8)).save(paths["val", 1][1])  # a size mismatch
+    _data_error(argv, paths["val", 1][1],
+                f"mask is 30x32 (HxW) but its image '{paths['val', 1][0]}' is 32x32; "
+                "they must match.")
+    paths = _folder_dataset(tmp_path)
+    os.remove(paths["train", 2][1])  # a missing mask
+    _data_error(argv, paths["train", 2][0],
+                f"image without a mask: expected '{paths['train', 2][1]}'.")
+    paths = _folder_dataset(tmp_path)
+    for index in range(2):  # an empty folder
+        os.remove(paths["val", index][0])
+        os.remove(paths["val", index][1])
+    _data_error(argv, tmp_path / "val" / "images", "no image files ending in [")
+    assert not os.path.exists(tmp_path / "t.keras")
+
+
+def test_a_file_failing_inside_tf_data_is_one_line_too(tmp_path):
+    """Pixel data broken behind a sound header passes the up-front check and
+    fails while training, inside a tf.data map: still one line naming it, and
+    the command ends (run as the command: TensorFlow can hang freeing the
+    failed pipeline, which the command does not wait for)."""
+    paths = _folder_dataset(tmp_path)
+    image = paths["train", 3][0]
+    with open(image, "rb") as file:
+        content = file.read()
+    with open(image, "wb") as file:
+        file.write(content[: len(content) // 2])
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_sard.cli", "train-teacher", *TINY, "--dataset", "folder",
+         "--num-classes", "2", "--data-dir", str(tmp_path), "--output", str(tmp_path / "t.keras")],
+        capture_output=True, text=True, env=dict(env, KERAS_BACKEND=BACKEND), cwd=ROOT,
+        timeout=300)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Training the teacher" in result.stdout  # it got that far
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        f"keras-sard train-teacher: error: {image}: cannot be decoded as an image (")
+    assert "Traceback" not in result.stderr  # nor TensorFlow's C++ warnings with theirs
+
+
+def test_folder_dataset_and_num_classes(tmp_path):
+    _folder_dataset(tmp_path, num_classes=3)
+    code, _, err = run_cli("train-teacher", "--dataset", "folder", "--data-dir", tmp_path)
+    assert code == 2 and err.strip() == (
+        "keras-sard train-teacher: error: --dataset folder needs --num-classes K: the classes "
+        "its masks hold, as ids 0..K-1 (255: ignored).")
+    code, _, err = run_cli("train-teacher", "--dataset", "monuseg", "--num-classes", "3")
+    assert code == 2 and "--num-classes is for --dataset folder; 'monuseg' has 2 classes" in err
+    output = tmp_path / "teacher.keras"
+    code, out, err = run_cli("train-teacher", *TINY, "--dataset", "folder", "--num-classes", "3",
+                             "--data-dir", tmp_path, "--output", output)
+    assert code == 0, err
+    assert training.load_model(output).outputs[0].shape[-1] == 3
+    code, out, err = run_cli("evaluate", "--model", output, "--dataset", "folder",
+                             "--num-classes", "3", "--data-dir", tmp_path)
+    assert code == 0, err
+    assert _scores(out, "teacher.keras")

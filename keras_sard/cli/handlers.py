@@ -12,6 +12,7 @@ import numpy as np
 from keras_sard import tables, training
 from keras_sard.cli.parser import UsageError
 from keras_sard.data.pipeline import denormalize, make_pipeline
+from keras_sard.data.registry import DATASET_INFO, resolve_dataset
 from keras_sard.export.api import ExportMismatchError
 from keras_sard.methods import parse_method
 from keras_sard.models.levels import level_names
@@ -44,15 +45,36 @@ def _schedule(args, base, teacher=False):
 def _task(args, image_size=None):
     """The data of `args`, synthetic stand-in (with its notice) without --data-dir."""
     image_size = args.image_size or image_size
+    options = _data_options(args)
     if args.data_dir is None:
         task, notice = training.stand_in_task(args.dataset, image_size,
                                               num_examples=args.num_examples, seed=args.seed)
         if notice:
             _say(notice)
         return task
-    if not os.path.isdir(args.data_dir):
+    _check_data_dir(args)
+    return training.load_task(args.dataset, args.data_dir, image_size, seed=args.seed,
+                              **options)
+
+
+def _check_data_dir(args):
+    if args.data_dir is not None and not os.path.isdir(args.data_dir):
         raise UsageError(f"--data-dir '{args.data_dir}' is not a folder.")
-    return training.load_task(args.dataset, args.data_dir, image_size, seed=args.seed)
+
+
+def _data_options(args):
+    """The reader's keywords: check every file now; --num-classes for 'folder'."""
+    key = resolve_dataset(args.dataset)
+    if key != "folder" and args.num_classes is not None:
+        classes = DATASET_INFO[key].num_classes
+        raise UsageError(f"--num-classes is for --dataset folder; '{key}' has {classes} classes.")
+    if key == "folder" and args.num_classes is None and args.data_dir is not None:
+        raise UsageError("--dataset folder needs --num-classes K: the classes its masks hold, "
+                         "as ids 0..K-1 (255: ignored).")
+    options = {"validate": True}
+    if key == "folder":
+        options["num_classes"] = args.num_classes
+    return options
 
 
 def _model_size(model):
@@ -149,15 +171,15 @@ def _run(args):
     _say(f"keras_sard: {args.recipe} on {args.dataset}, Keras {keras.__version__} on "
          f"{keras.backend.backend()}")
     _check_method(args.method)
-    if args.data_dir is not None and not os.path.isdir(args.data_dir):
-        raise UsageError(f"--data-dir '{args.data_dir}' is not a folder.")
+    _check_data_dir(args)
+    data_options = _data_options(args)
     result = training.run_experiment(
         args.dataset, args.data_dir, method=args.method, recipe=args.recipe,
         teacher=args.teacher, image_size=args.image_size, tiny=args.tiny,
         teacher_schedule=_schedule(args, _base_schedule(args.recipe, True), teacher=True),
         student_schedule=_schedule(args, _base_schedule(args.recipe)), seed=args.seed,
         output_dir=args.output_dir, export_formats=args.export,
-        num_examples=args.num_examples, log=_say, verbose=2)
+        num_examples=args.num_examples, data_options=data_options, log=_say, verbose=2)
     _say(result.summary())
     _say(f"Saved {result.teacher_path} and {result.student_path} in {result.seconds:.0f} s")
 

@@ -92,7 +92,12 @@ def _data_parent():
     group = parent.add_argument_group("data")
     group.add_argument("--dataset", default="synthetic", help=_DATASET_HELP)
     group.add_argument("--data-dir", help="the dataset's folder; without it, synthetic data "
-                                          "stands in and the download instructions are shown")
+                                          "stands in and the download instructions are shown. "
+                                          "Every file is checked before training (readable, "
+                                          "each mask the size of its image)")
+    group.add_argument("--num-classes", type=_positive,
+                       help="--dataset folder (required with --data-dir): the classes its masks "
+                            "hold, as ids 0..K-1 (255: ignored)")
     group.add_argument("--image-size", type=_positive,
                        help="training crop = model input, a multiple of 32 (default: the "
                             "model's, else the dataset's usual crop; 64 for synthetic data)")

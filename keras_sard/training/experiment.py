@@ -57,11 +57,13 @@ def run_experiment(dataset="synthetic", data_dir=None, *, method="sard", recipe=
                    teacher=None, image_size=None, tiny=False, teacher_schedule=None,
                    student_schedule=None, seed=0, output_dir="keras_sard_run",
                    export_formats=("tflite",), num_examples=64, method_overrides=None,
-                   log: Callable[[str], None] = print, verbose="auto"):
+                   data_options=None, log: Callable[[str], None] = print, verbose="auto"):
     """The whole workflow on one dataset.
 
-    1. data: `load_task` (with `data_dir`), or `stand_in_task` when
-       `data_dir` is None (the download instructions are logged);
+    1. data: `load_task` (with `data_dir` and `data_options`, keywords of
+       the dataset's reader: ``num_classes=`` for ``"folder"``,
+       ``validate=True`` to check every file first), or `stand_in_task`
+       when `data_dir` is None (the download instructions are logged);
     2. teacher: loaded from `teacher` (a ``.keras`` path), or built from
        `recipe` and trained with `teacher_schedule` (default: the recipe's),
        saved as ``output_dir/teacher.keras``;
@@ -82,7 +84,8 @@ def run_experiment(dataset="synthetic", data_dir=None, *, method="sard", recipe=
         if notice:
             log(notice)
     else:
-        task = load_task(dataset, data_dir, image_size, num_examples=num_examples, seed=seed)
+        task = load_task(dataset, data_dir, image_size, num_examples=num_examples, seed=seed,
+                         **(data_options or {}))
     loaded_teacher = None if teacher is None else load_model(teacher)
     if loaded_teacher is not None:
         check_model_fits(loaded_teacher, task, "teacher")
