@@ -1,10 +1,16 @@
 """The keras-sard command line: every verb end to end on tiny settings, --help,
 and one-line errors (exit code 2) for bad input."""
 
+import atexit
+import functools
+import json
+import math
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -290,3 +296,123 @@ def test_folder_dataset_and_num_classes(tmp_path):
                              "--num-classes", "3", "--data-dir", tmp_path)
     assert code == 0, err
     assert _scores(out, "teacher.keras")
+
+
+# ------------------------------------------------- long runs: resume, watch
+
+# A run killed (SIGKILL, mid-epoch) by a callback added to every fit: the
+# teacher's or the student's, in an epoch, after a batch ("student:1:0").
+_KILLING_RUN = """
+import os, signal, sys
+import keras
+role, epoch, batch = os.environ["KERAS_SARD_KILL_AT"].split(":")
+
+class Kill(keras.callbacks.Callback):
+    def on_epoch_begin(self, index, logs=None):
+        self.epoch = index
+
+    def on_train_batch_end(self, index, logs=None):
+        here = "student" if hasattr(self.model, "student") else "teacher"
+        if (here, self.epoch, index) == (role, int(epoch), int(batch)):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+fit = keras.Model.fit
+keras.Model.fit = lambda self, *a, callbacks=None, **k: fit(
+    self, *a, callbacks=[*(callbacks or []), Kill()], **k)
+from keras_sard.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _run_command(argv, kill_at=None):
+    env = dict(os.environ, KERAS_BACKEND=BACKEND, TF_CPP_MIN_LOG_LEVEL="3")
+    if kill_at:
+        command = [sys.executable, "-c", _KILLING_RUN, *map(str, argv)]
+        env["KERAS_SARD_KILL_AT"] = kill_at
+    else:
+        command = [sys.executable, "-m", "keras_sard.cli", *map(str, argv)]
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT,
+                          timeout=600)
+
+
+def _weights(path):
+    return [np.asarray(w) for w in training.load_model(path).get_weights()]
+
+
+def _run_argv(output, *extra):
+    """`keras-sard run` with SARD on tiny settings: 2 teacher epochs, 3 student epochs."""
+    return ["run", "--tiny", "--image-size", "32", "--num-examples", "8", "--batch-size", "4",
+            "--steps-per-epoch", "2", "--teacher-epochs", "2", "--epochs", "3", "--method",
+            "sard", "--export", "--output-dir", output, *extra]
+
+
+@functools.lru_cache(maxsize=None)
+def _logged_run():
+    """`keras-sard run --log-dir`, uninterrupted, in this process: its folder."""
+    folder = tempfile.mkdtemp(prefix="keras_sard_logged_run_")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    code, out, err = run_cli(*_run_argv(os.path.join(folder, "run"), "--log-dir",
+                                        os.path.join(folder, "logs")))
+    assert code == 0, err
+    return folder
+
+
+def _summaries(folder):
+    """{tag: [values by step]} of the TensorBoard event files under `folder`."""
+    import tensorflow as tf
+
+    found = {}
+    for root, _, files in os.walk(folder):
+        for name in sorted(f for f in files if "tfevents" in f):
+            for event in tf.compat.v1.train.summary_iterator(os.path.join(root, name)):
+                for value in event.summary.value:
+                    found.setdefault(value.tag, {})[event.step] = (
+                        value.tensor if value.HasField("tensor") else value.simple_value)
+    return found
+
+
+def test_log_dir_writes_every_loss_term_the_learning_rate_and_structure_maps():
+    import tensorflow as tf
+
+    logs = os.path.join(_logged_run(), "logs")
+    teacher = _summaries(os.path.join(logs, "teacher", "train"))
+    assert {"epoch_loss", "epoch_learning_rate"} <= set(teacher), sorted(teacher)
+    assert sorted(teacher["epoch_loss"]) == [0, 1]  # per epoch
+    student = _summaries(os.path.join(logs, "student", "train"))
+    assert {"epoch_loss", "epoch_task_loss", "epoch_sard_fc", "epoch_sard_da",
+            "epoch_skipped_steps", "epoch_learning_rate"} <= set(student), sorted(student)
+    rates = [float(tf.make_ndarray(student["epoch_learning_rate"][step])) for step in range(3)]
+    # After 2, 4, 6 of 6 steps: lr 1e-3 decayed on a cosine to 0 (the small recipe).
+    expected = [1e-3 * 0.5 * (1 + math.cos(math.pi * step / 6)) for step in (2, 4, 6)]
+    np.testing.assert_allclose(rates, expected, rtol=1e-5, atol=1e-9)
+    images = _summaries(os.path.join(logs, "student", "images"))
+    assert {"structure/weights", "structure/terms", "predictions"} <= set(images), sorted(images)
+    assert sorted(images["predictions"]) == [0, 1, 2, 3]  # before training and after each epoch
+
+
+def test_an_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
+    """`keras-sard run --backup-dir` killed (SIGKILL) in the middle of the
+    student's second epoch (SARD), after the backup of its first, then run
+    again by the same command: teacher and student end with the weights of
+    the run never interrupted (`_logged_run`)."""
+    backup = tmp_path / "backup"
+    command = _run_argv(tmp_path / "run", "--backup-dir", backup)
+    killed = _run_command(command, kill_at="student:1:0")
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    assert "Epoch 2/3" in killed.stdout and "Epoch 3/3" not in killed.stdout
+    assert (backup / "teacher.keras").is_file()  # the teacher is kept until the run ends
+    assert json.loads((backup / "student" / "training_metadata.json").read_text())["epoch"] == 1
+    resumed = _run_command(command)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Resuming: the teacher trained before the interruption" in resumed.stdout
+    assert "Epoch 1/3" not in resumed.stdout and "Epoch 2/3" in resumed.stdout
+    assert not backup.exists()  # done: nothing left to resume
+    whole = os.path.join(_logged_run(), "run")
+    for model in ("teacher", "student"):
+        expected = _weights(os.path.join(whole, f"{model}.keras"))
+        actual = _weights(tmp_path / "run" / f"{model}.keras")
+        assert len(actual) == len(expected)
+        difference = max(float(np.max(np.abs(a - e))) for a, e in zip(actual, expected))
+        print(f"{model}: largest weight difference {difference:.3g}")
+        for a, e in zip(actual, expected):
+            np.testing.assert_allclose(a, e, rtol=1e-6, atol=1e-6, err_msg=model)

@@ -122,6 +122,53 @@ def test_load_task_errors(tmp_path):
         training.load_task("synthetic", num_examples=0)
 
 
+# ------------------------------------------------------------ long runs
+
+
+class _InterruptAt(keras.callbacks.Callback):
+    """Raise after batch `batch` of epoch `epoch` (mid-epoch)."""
+
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.at, self.epoch = (epoch, batch), None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.epoch, batch) == self.at:
+            raise RuntimeError("interrupted")
+
+
+def test_train_segmenter_resumes_from_its_backup_as_if_never_interrupted(tmp_path):
+    """backup_dir: an interruption in the middle of the second epoch, then
+    the same call resumes from the backup of the first; the resumed epochs
+    see the batches the uninterrupted run saw (the pipeline's stream is
+    skipped to where that epoch began), so the weights come out the same."""
+    task = training.load_task("synthetic", image_size=32, num_examples=8)
+    schedule = training.Schedule(epochs=3, steps_per_epoch=2, batch_size=2, learning_rate=1e-2,
+                                 gradient_accumulation_steps=1)
+
+    def train(callbacks=(), backup_dir=None):
+        keras.utils.set_random_seed(3)
+        model = keras.Sequential([keras.Input((32, 32, 3)),
+                                  keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
+                                  keras.layers.Conv2D(2, 1)])
+        history = training.train_segmenter(model, task, schedule, seed=5, verbose=0,
+                                           callbacks=list(callbacks), backup_dir=backup_dir)
+        return model, history
+
+    expected, _ = train()
+    backup = tmp_path / "backup"
+    with pytest.raises(RuntimeError, match="interrupted"):
+        train([_InterruptAt(1, 0)], backup)
+    assert (backup / "training_metadata.json").is_file()
+    resumed, history = train(backup_dir=backup)
+    assert history.epoch == [1, 2] and not backup.exists()
+    for actual, wanted in zip(resumed.get_weights(), expected.get_weights()):
+        np.testing.assert_allclose(actual, wanted, rtol=1e-6, atol=1e-7)
+
+
 # ---------------------------------------------------------------- evaluation
 
 

@@ -94,7 +94,8 @@ def _train_teacher(args):
     keras.utils.set_random_seed(args.seed)
     teacher = recipe.build_teacher(task.num_classes, task.image_size, tiny=args.tiny)
     _say(f"Training the teacher of '{args.recipe}' on {task.train.name}: {schedule}")
-    training.train_segmenter(teacher, task, schedule, seed=args.seed, verbose=2)
+    training.train_segmenter(teacher, task, schedule, seed=args.seed, verbose=2,
+                             **_long_run(args, "teacher"))
     training.save_model(teacher, args.output)
     _scores("Teacher", training.evaluate(teacher, task.val, schedule.batch_size))
     _say(f"Saved {args.output}")
@@ -118,7 +119,8 @@ def _distill(args):
     student = _student(args, task)
     schedule = _schedule(args, _base_schedule(args.recipe))
     _say(f"Distilling '{student.name}' from '{args.teacher}' with '{args.method}': {schedule}")
-    training.distill(teacher, student, task, args.method, schedule, seed=args.seed, verbose=2)
+    training.distill(teacher, student, task, args.method, schedule, seed=args.seed, verbose=2,
+                     **_long_run(args, "student"))
     training.save_model(student, args.output)
     _scores(f"Student ({args.method})", training.evaluate(student, task.val, schedule.batch_size))
     _say(f"Saved {args.output}")
@@ -179,7 +181,8 @@ def _run(args):
         teacher_schedule=_schedule(args, _base_schedule(args.recipe, True), teacher=True),
         student_schedule=_schedule(args, _base_schedule(args.recipe)), seed=args.seed,
         output_dir=args.output_dir, export_formats=args.export,
-        num_examples=args.num_examples, data_options=data_options, log=_say, verbose=2)
+        num_examples=args.num_examples, data_options=data_options, backup_dir=args.backup_dir,
+        log_dir=args.log_dir, log=_say, verbose=2)
     _say(result.summary())
     _say(f"Saved {result.teacher_path} and {result.student_path} in {result.seconds:.0f} s")
 
@@ -225,6 +228,12 @@ def _pairs(items, option, what, exists, problem):
             raise UsageError(f"{option} {name}='{path}' {problem}.")
         pairs[name] = path
     return pairs
+
+
+def _long_run(args, role):
+    """--backup-dir and --log-dir of one model: a sub-folder named after its role."""
+    return {option: None if folder is None else os.path.join(folder, role)
+            for option, folder in (("backup_dir", args.backup_dir), ("log_dir", args.log_dir))}
 
 
 def _check_output(path):

@@ -138,10 +138,25 @@ def _method_argument(parser, default="sard"):
     parser.add_argument("--method", default=default, help=_METHOD_HELP + " (default: %(default)s)")
 
 
+def _long_run_parent():
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("long runs")
+    group.add_argument("--backup-dir", metavar="FOLDER",
+                       help="back the training up here after every epoch (teacher/, student/); "
+                            "the same command after an interruption resumes from it and ends "
+                            "with the weights of an uninterrupted run; removed when done")
+    group.add_argument("--log-dir", metavar="FOLDER",
+                       help="TensorBoard logs (teacher/, student/): every loss term, metric and "
+                            "the learning rate per epoch; with SARD, the teacher's structure "
+                            "map and the student's predictions (student/images)")
+    return parent
+
+
 def _training_parents(teacher_epochs=False):
     # Fresh parents for each verb: argparse shares a parent's actions between
     # its children, so one verb's set_defaults would change another's.
-    return [_backend_parent(), _data_parent(), _schedule_parent(teacher_epochs), _model_parent()]
+    return [_backend_parent(), _data_parent(), _schedule_parent(teacher_epochs), _model_parent(),
+            _long_run_parent()]
 
 
 def build_parser(prog="keras-sard"):
