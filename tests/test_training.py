@@ -140,6 +140,25 @@ class _InterruptAt(keras.callbacks.Callback):
             raise RuntimeError("interrupted")
 
 
+def test_training_batches_are_one_sequence_whoever_iterates_them():
+    """Every iterator of train_batches yields the same batches (Keras on JAX
+    and PyTorch iterates twice: a batch to build the model, then training),
+    and skip=k starts that sequence at batch k (a resumed run)."""
+    task = training.load_task("synthetic", image_size=32, num_examples=6)
+
+    def first(batches, count):
+        return [images.numpy() for images, _ in batches.take(count)]
+
+    batches = task.train_batches(batch_size=2, seed=4)
+    once = first(batches, 7)  # more than one pass over the 6 images: reshuffled passes
+    for again in (first(batches, 7), first(task.train_batches(batch_size=2, seed=4), 7)):
+        for a, b in zip(again, once):
+            np.testing.assert_array_equal(a, b)
+    for a, b in zip(first(task.train_batches(batch_size=2, seed=4, skip=3), 4), once[3:]):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first(task.train_batches(batch_size=2, seed=5), 1)[0], once[0])
+
+
 def test_train_segmenter_resumes_from_its_backup_as_if_never_interrupted(tmp_path):
     """backup_dir: an interruption in the middle of the second epoch, then
     the same call resumes from the backup of the first; the resumed epochs

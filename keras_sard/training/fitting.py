@@ -120,15 +120,14 @@ def _fit(model, task, schedule, seed, verbose, callbacks, backup_dir, log_dir):
     """`model.fit` on the task's training batches, backed up to `backup_dir`
     (resuming from it) and logged to `log_dir` when given."""
     steps = schedule.steps(task.train.num_examples)
-    batches = task.train_batches(schedule.batch_size, seed)
     callbacks = list(callbacks or ())
+    done = 0
     if backup_dir is not None:
         # BackupAndRestore restores the model and the epoch; the data
         # stream restarts with the iterator, so skip what was trained on.
         done = _backed_up_epochs(backup_dir)
-        if done:
-            batches = batches.skip(done * steps)
         callbacks.insert(0, keras.callbacks.BackupAndRestore(os.fspath(backup_dir)))
+    batches = task.train_batches(schedule.batch_size, seed, skip=done * steps)
     if log_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(os.fspath(log_dir), write_graph=False))
     return model.fit(batches, epochs=schedule.epochs, steps_per_epoch=steps, verbose=verbose,
