@@ -118,6 +118,7 @@ DOCUMENTED_MODULES = (
     "keras_sard.metrics",
     "keras_sard.taps",
     "keras_sard.data",
+    "keras_sard.data.unlabelled",
     "keras_sard.visualize",
     "keras_sard.callbacks",
     "keras_sard.validation",
@@ -126,6 +127,8 @@ DOCUMENTED_MODULES = (
     "keras_sard.training",
     "keras_sard.export.formats",
     "keras_sard.cli",
+    "keras_sard.diagnostics",
+    "keras_sard.batchnorm",
 )
 
 

@@ -42,8 +42,6 @@ KNOWN_FAILURES = {
 # cores.  Both are in refactor-owned files: shrink the example (fewer methods,
 # one dataset, no XLA compile), then remove the entry.
 TOO_SLOW = {
-    "tables:1": "run_grid(['synthetic'], **tables.QUICK) trains 7 models: 200 s on TensorFlow",
-    "training:1": "trains a teacher and distils a student: 67 s on TensorFlow",
 }
 
 

@@ -49,6 +49,9 @@ _EXPORTS = {
     "MissingDataError": "keras_sard.data.errors",
     "validate_dataset": "keras_sard.data.validate",
     "validate_files": "keras_sard.data.validate",
+    "drop_labels": "keras_sard.data.unlabelled",
+    "load_unlabelled": "keras_sard.data.unlabelled",
+    "split_labelled": "keras_sard.data.unlabelled",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -199,3 +199,42 @@ def image_size(path) -> Tuple[int, int]:
             path, f"cannot be read as an image ({type(error).__name__}: {error}); the "
             "file may be corrupt.") from error
     return height, width
+
+
+_GREY_MODES = ("1", "L", "LA", "PA", "I", "F")
+
+
+def image_channels(path) -> int:
+    """Channels of an image file as :func:`read_image` finds them, from its header.
+
+    1 for grey (any depth, with or without alpha), 3 for colour (RGB, RGBA,
+    palette, CMYK...), and the page count for a multi-page TIFF of
+    single-channel pages. Only the header (and a TIFF's page directory) is
+    read; raises `MissingDataError` (a ``FileNotFoundError``) or `BadDataError`
+    (a ``ValueError``) naming the file.
+
+    Example:
+
+    >>> import tempfile, os, numpy as np
+    >>> from PIL import Image
+    >>> root = tempfile.mkdtemp()
+    >>> Image.fromarray(np.zeros((4, 5), np.uint16)).save(os.path.join(root, "g.png"))
+    >>> Image.fromarray(np.zeros((4, 5, 3), np.uint8)).save(os.path.join(root, "c.jpg"))
+    >>> image_channels(os.path.join(root, "g.png")), image_channels(os.path.join(root, "c.jpg"))
+    (1, 3)
+    """
+    try:
+        with Image.open(path) as image:
+            mode = image.mode
+            pages = getattr(image, "n_frames", 1)
+    except FileNotFoundError:
+        raise MissingDataError(path, "file not found.") from None
+    except Exception as error:
+        raise BadDataError(
+            path, f"cannot be read as an image ({type(error).__name__}: {error}); the "
+            "file may be corrupt.") from error
+    grey = mode in _GREY_MODES or mode.startswith("I;")
+    if pages > 1 and grey:
+        return int(pages)
+    return 1 if grey else 3
+

@@ -42,6 +42,9 @@ CHANNEL_REDUCTIONS = ("mean", "sum")
 # What g_θ sees: "concat" = concat(F̂_S, F̃_T), or "student" = F̂_S alone
 # (the literal summary, under which g_θ cannot predict the noise).
 DENOISER_INPUTS = ("concat", "student")
+# g_θ's hidden width by default: the paper's 128, capped at the teacher's
+# channels C_T (a narrow teacher's heads would otherwise outweigh it).
+MAX_HIDDEN_CHANNELS = 128
 
 
 def weighted_squared_error(target, prediction, weights=None, channel_reduction="mean"):
@@ -171,7 +174,8 @@ class DistributionAlignmentLoss(SeedStateSaving, keras.layers.Layer):
 
     Args:
         alpha: 0 < α < 1, the signal fraction of the noisy teacher (0.5).
-        hidden_channels: width of g_θ's hidden conv (128).
+        hidden_channels: width of g_θ's hidden conv; None (the default):
+            ``min(128, C_T)``, set at build from the teacher's channels.
         seed: seed of the noise ε (a `keras.random.SeedGenerator`, whose state
             is saved with the weights so a resumed run draws the same noise).
         channel_reduction: ``"mean"`` (default) or ``"sum"`` over channels.
@@ -193,12 +197,12 @@ class DistributionAlignmentLoss(SeedStateSaving, keras.layers.Layer):
 
     seed_generators_to_save = ("seed_generator",)
 
-    def __init__(self, alpha=0.5, hidden_channels=128, seed=None, channel_reduction="mean",
+    def __init__(self, alpha=0.5, hidden_channels=None, seed=None, channel_reduction="mean",
                  denoiser_input="concat", **kwargs):
         kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
         self.alpha = check_number(alpha, "alpha", inclusive=False, maximum=1.0)
-        self.hidden_channels = check_int(hidden_channels, "hidden_channels")
+        self.hidden_channels = check_int(hidden_channels, "hidden_channels", allow_none=True)
         self.seed = check_seed(seed)
         self.channel_reduction = check_choice(
             channel_reduction, CHANNEL_REDUCTIONS, "channel_reduction")
@@ -214,7 +218,8 @@ class DistributionAlignmentLoss(SeedStateSaving, keras.layers.Layer):
                 f"channels (project the student first); got {teacher_shape} and "
                 f"{student_shape}."
             )
-        self.denoiser = DenoisingHead(teacher_shape[-1], self.hidden_channels, name="denoiser")
+        hidden = self.hidden_channels or min(MAX_HIDDEN_CHANNELS, teacher_shape[-1])
+        self.denoiser = DenoisingHead(teacher_shape[-1], hidden, name="denoiser")
         inputs = 2 if self.denoiser_input == "concat" else 1
         self.denoiser.build(tuple(teacher_shape[:-1]) + (inputs * teacher_shape[-1],))
 
@@ -268,7 +273,8 @@ class SARDLoss(DistillationLoss):
         teacher_projection: ``"identity"`` or ``"frozen"`` (see
             `FeatureConsistencyLoss`).
         alpha, hidden_channels, seed, denoiser_input: of
-            `DistributionAlignmentLoss`.
+            `DistributionAlignmentLoss` (``hidden_channels=None``: g_θ is
+            ``min(128, C_T)`` wide at each level).
         channel_reduction: ``"mean"`` (default) or ``"sum"`` over channels,
             in both terms.
         **kwargs: the structure map's arguments (`STRUCTURE_ARGUMENTS`:
@@ -304,7 +310,7 @@ class SARDLoss(DistillationLoss):
         *,
         teacher_projection="identity",
         alpha=0.5,
-        hidden_channels=128,
+        hidden_channels=None,
         seed=None,
         channel_reduction="mean",
         denoiser_input="concat",

@@ -360,3 +360,24 @@ def test_noise_stream_resumes_after_saving(tmp_path, rng):
     model.save(path)
     loaded = keras.saving.load_model(path)
     np.testing.assert_array_equal(to_numpy(loaded([teacher, teacher])), to_numpy(model([teacher, teacher])))
+
+
+def test_hidden_channels_default_is_min_128_and_the_teacher_channels():
+    # g_θ no wider than the teacher: a 16-channel teacher gets a 16-wide head.
+    loss = SARDLoss(["a", "b"], ["c", "d"], seed=0)
+    loss.build([(2, 8, 8, 16), (2, 4, 4, 192)], [(2, 8, 8, 4), (2, 4, 4, 8)])
+    assert [da.denoiser.hidden_channels for da in loss.alignment] == [16, 128]
+    assert loss.alignment[0].denoiser.hidden.kernel.shape == (3, 3, 32, 16)
+    config = loss.get_config()
+    assert config["hidden_channels"] is None  # "auto" is what is saved, not a width
+    restored = SARDLoss.from_config(config)
+    restored.build([(2, 8, 8, 16), (2, 4, 4, 192)], [(2, 8, 8, 4), (2, 4, 4, 8)])
+    assert [v.shape for v in restored.weights] == [v.shape for v in loss.weights]
+    # An explicit width (and a config saved before the default changed) is kept.
+    old = SARDLoss.from_config(dict(config, hidden_channels=128))
+    old.build([(2, 8, 8, 16), (2, 4, 4, 192)], [(2, 8, 8, 4), (2, 4, 4, 8)])
+    assert [da.denoiser.hidden_channels for da in old.alignment] == [128, 128]
+    single = DistributionAlignmentLoss(seed=0)
+    single.build((1, 4, 4, 300), (1, 4, 4, 300))
+    assert single.denoiser.hidden_channels == 128
+    assert DistributionAlignmentLoss.from_config(single.get_config()).hidden_channels is None
