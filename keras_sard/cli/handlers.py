@@ -12,6 +12,7 @@ import numpy as np
 from keras_sard import tables, training
 from keras_sard.cli.parser import RECALIBRATE_BN, UsageError
 from keras_sard.data.pipeline import denormalize, make_pipeline
+from keras_sard.data.registry import DATASET_INFO, resolve_dataset
 from keras_sard.diagnostics import structure_report
 from keras_sard.export.api import ExportMismatchError
 from keras_sard.methods import parse_method
@@ -55,6 +56,7 @@ def _batchnorm_schedule(args, schedule):
 def _task(args, image_size=None):
     """The data of `args`, synthetic stand-in (with its notice) without --data-dir."""
     image_size = args.image_size or image_size
+    options = _data_options(args)
     if args.data_dir is None:
         task, notice = training.stand_in_task(args.dataset, image_size,
                                               num_examples=args.num_examples, seed=args.seed,
@@ -62,10 +64,30 @@ def _task(args, image_size=None):
         if notice:
             _say(notice)
         return task
-    _synthetic_options(args)
-    if not os.path.isdir(args.data_dir):
+    _synthetic_options(args)  # refuses --object-scale with --data-dir
+    _check_data_dir(args)
+    return training.load_task(args.dataset, args.data_dir, image_size, seed=args.seed,
+                              **options)
+
+
+def _check_data_dir(args):
+    if args.data_dir is not None and not os.path.isdir(args.data_dir):
         raise UsageError(f"--data-dir '{args.data_dir}' is not a folder.")
-    return training.load_task(args.dataset, args.data_dir, image_size, seed=args.seed)
+
+
+def _data_options(args):
+    """The reader's keywords: check every file now; --num-classes for 'folder'."""
+    key = resolve_dataset(args.dataset)
+    if key != "folder" and args.num_classes is not None:
+        classes = DATASET_INFO[key].num_classes
+        raise UsageError(f"--num-classes is for --dataset folder; '{key}' has {classes} classes.")
+    if key == "folder" and args.num_classes is None and args.data_dir is not None:
+        raise UsageError("--dataset folder needs --num-classes K: the classes its masks hold, "
+                         "as ids 0..K-1 (255: ignored).")
+    options = {"validate": True}
+    if key == "folder":
+        options["num_classes"] = args.num_classes
+    return options
 
 
 def _synthetic_options(args):
@@ -95,7 +117,8 @@ def _train_teacher(args):
     keras.utils.set_random_seed(args.seed)
     teacher = recipe.build_teacher(task.num_classes, task.image_size, tiny=args.tiny)
     _say(f"Training the teacher of '{args.recipe}' on {task.train.name}: {schedule}")
-    history = training.train_segmenter(teacher, task, schedule, seed=args.seed, verbose=2)
+    history = training.train_segmenter(teacher, task, schedule, seed=args.seed, verbose=2,
+                                       **_long_run(args, "teacher"))
     _say(training.batchnorm_note(history.recalibration, "Teacher"))
     training.save_model(teacher, args.output)
     _scores("Teacher", training.evaluate(teacher, task.val, schedule.batch_size))
@@ -121,7 +144,7 @@ def _distill(args):
     schedule = _schedule(args, _base_schedule(args.recipe))
     _say(f"Distilling '{student.name}' from '{args.teacher}' with '{args.method}': {schedule}")
     history = training.distill(teacher, student, task, args.method, schedule, seed=args.seed,
-                               verbose=2)
+                               verbose=2, **_long_run(args, "student"))
     _say(training.batchnorm_note(history.recalibration, "Student"))
     training.save_model(student, args.output)
     _scores(f"Student ({args.method})", training.evaluate(student, task.val, schedule.batch_size))
@@ -222,8 +245,8 @@ def _run(args):
     _say(f"keras_sard: {args.recipe} on {args.dataset}, Keras {keras.__version__} on "
          f"{keras.backend.backend()}")
     _check_method(args.method)
-    if args.data_dir is not None and not os.path.isdir(args.data_dir):
-        raise UsageError(f"--data-dir '{args.data_dir}' is not a folder.")
+    _check_data_dir(args)
+    data_options = _data_options(args)
     result = training.run_experiment(
         args.dataset, args.data_dir, method=args.method, recipe=args.recipe,
         teacher=args.teacher, image_size=args.image_size, **_synthetic_options(args),
@@ -231,7 +254,8 @@ def _run(args):
         teacher_schedule=_schedule(args, _base_schedule(args.recipe, True), teacher=True),
         student_schedule=_schedule(args, _base_schedule(args.recipe)), seed=args.seed,
         output_dir=args.output_dir, export_formats=args.export,
-        num_examples=args.num_examples, log=_say, verbose=2)
+        num_examples=args.num_examples, data_options=data_options, backup_dir=args.backup_dir,
+        log_dir=args.log_dir, log=_say, verbose=2)
     _say(result.summary())
     _say(f"Saved {result.teacher_path} and {result.student_path} in {result.seconds:.0f} s")
 
@@ -277,6 +301,12 @@ def _pairs(items, option, what, exists, problem):
             raise UsageError(f"{option} {name}='{path}' {problem}.")
         pairs[name] = path
     return pairs
+
+
+def _long_run(args, role):
+    """--backup-dir and --log-dir of one model: a sub-folder named after its role."""
+    return {option: None if folder is None else os.path.join(folder, role)
+            for option, folder in (("backup_dir", args.backup_dir), ("log_dir", args.log_dir))}
 
 
 def _check_output(path):

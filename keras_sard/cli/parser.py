@@ -95,7 +95,12 @@ def _data_parent():
     group = parent.add_argument_group("data")
     group.add_argument("--dataset", default="synthetic", help=_DATASET_HELP)
     group.add_argument("--data-dir", help="the dataset's folder; without it, synthetic data "
-                                          "stands in and the download instructions are shown")
+                                          "stands in and the download instructions are shown. "
+                                          "Every file is checked before training (readable, "
+                                          "each mask the size of its image)")
+    group.add_argument("--num-classes", type=_positive,
+                       help="--dataset folder (required with --data-dir): the classes its masks "
+                            "hold, as ids 0..K-1 (255: ignored)")
     group.add_argument("--image-size", type=_positive,
                        help="training crop = model input, a multiple of 32 (default: the "
                             "model's, else the dataset's usual crop; 64 for synthetic data)")
@@ -152,10 +157,25 @@ def _method_argument(parser, default="sard"):
     parser.add_argument("--method", default=default, help=_METHOD_HELP + " (default: %(default)s)")
 
 
+def _long_run_parent():
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("long runs")
+    group.add_argument("--backup-dir", metavar="FOLDER",
+                       help="back the training up here after every epoch (teacher/, student/); "
+                            "the same command after an interruption resumes from it and ends "
+                            "with the weights of an uninterrupted run; removed when done")
+    group.add_argument("--log-dir", metavar="FOLDER",
+                       help="TensorBoard logs (teacher/, student/): every loss term, metric and "
+                            "the learning rate per epoch; with SARD, the teacher's structure "
+                            "map and the student's predictions (student/images)")
+    return parent
+
+
 def _training_parents(teacher_epochs=False):
     # Fresh parents for each verb: argparse shares a parent's actions between
     # its children, so one verb's set_defaults would change another's.
-    return [_backend_parent(), _data_parent(), _schedule_parent(teacher_epochs), _model_parent()]
+    return [_backend_parent(), _data_parent(), _schedule_parent(teacher_epochs), _model_parent(),
+            _long_run_parent()]
 
 
 def build_parser(prog="keras-sard"):

@@ -57,11 +57,14 @@ def run_experiment(dataset="synthetic", data_dir=None, *, method="sard", recipe=
                    teacher=None, image_size=None, object_scale=1.0, tiny=False,
                    teacher_schedule=None, student_schedule=None, seed=0, output_dir="keras_sard_run",
                    export_formats=("tflite",), num_examples=64, method_overrides=None,
+                   data_options=None, backup_dir=None, log_dir=None,
                    log: Callable[[str], None] = print, verbose="auto"):
     """The whole workflow on one dataset.
 
-    1. data: `load_task` (with `data_dir`), or `stand_in_task` when
-       `data_dir` is None (the download instructions are logged; its
+    1. data: `load_task` (with `data_dir` and `data_options`, keywords of
+       the dataset's reader: ``num_classes=`` for ``"folder"``,
+       ``validate=True`` to check every file first), or `stand_in_task`
+       when `data_dir` is None (the download instructions are logged; its
        synthetic objects `object_scale` times their default size);
     2. teacher: loaded from `teacher` (a ``.keras`` path), or built from
        `recipe` and trained with `teacher_schedule` (default: the recipe's),
@@ -75,6 +78,12 @@ def run_experiment(dataset="synthetic", data_dir=None, *, method="sard", recipe=
     A model trained here has its BatchNorm statistics re-estimated as its
     schedule says (`keras_sard.training.fair_batchnorm`; logged) before it
     is saved, so it is scored and exported with them.
+
+    `backup_dir` and `log_dir` (see `keras_sard.training.fitting`): each
+    model's training is backed up to (resumed from) and logged in a folder
+    of its own, ``teacher/`` and ``student/``.  A teacher trained before an
+    interruption is kept as ``backup_dir/teacher.keras`` until the run ends,
+    so the same call after an interruption resumes where it stopped.
 
     Returns an `ExperimentResult`.
     """
@@ -91,18 +100,28 @@ def run_experiment(dataset="synthetic", data_dir=None, *, method="sard", recipe=
         raise ValueError(f"`object_scale` ({object_scale}) is for synthetic data (data_dir "
                          "None): real images keep their objects' size.")
     else:
-        task = load_task(dataset, data_dir, image_size, num_examples=num_examples, seed=seed)
+        task = load_task(dataset, data_dir, image_size, num_examples=num_examples, seed=seed,
+                         **(data_options or {}))
     loaded_teacher = None if teacher is None else load_model(teacher)
     if loaded_teacher is not None:
         check_model_fits(loaded_teacher, task, "teacher")
     keras.utils.set_random_seed(seed)
     os.makedirs(output_dir, exist_ok=True)
-    if loaded_teacher is None:
+    trained_teacher = None if backup_dir is None else os.path.join(backup_dir, "teacher.keras")
+    if loaded_teacher is None and trained_teacher and os.path.isfile(trained_teacher):
+        log(f"Resuming: the teacher trained before the interruption, {trained_teacher}")
+        teacher_model = load_model(trained_teacher)
+        teacher_path = save_model(teacher_model, os.path.join(output_dir, "teacher.keras"))
+        teacher_layers = recipe.teacher_layers
+    elif loaded_teacher is None:
         teacher_model = recipe.build_teacher(task.num_classes, task.image_size, tiny=tiny)
         log(f"Training the teacher ({recipe_name}) on {task.train.name}: {teacher_schedule}")
         history = train_segmenter(teacher_model, task, teacher_schedule, seed=seed,
-                                  verbose=verbose)
+                                  verbose=verbose, backup_dir=_subfolder(backup_dir, "teacher"),
+                                  log_dir=_subfolder(log_dir, "teacher"))
         log(batchnorm_note(history.recalibration, "Teacher"))
+        if trained_teacher:
+            save_model(teacher_model, trained_teacher)
         teacher_path = save_model(teacher_model, os.path.join(output_dir, "teacher.keras"))
         teacher_layers = recipe.teacher_layers
     else:
@@ -117,7 +136,8 @@ def run_experiment(dataset="synthetic", data_dir=None, *, method="sard", recipe=
     student = recipe.build_student(task.num_classes, task.image_size, tiny=tiny)
     history = distill(teacher_model, student, task, method, student_schedule, teacher_layers,
                       recipe.student_layers, seed=seed, verbose=verbose,
-                      **(method_overrides or {}))
+                      backup_dir=_subfolder(backup_dir, "student"),
+                      log_dir=_subfolder(log_dir, "student"), **(method_overrides or {}))
     log(batchnorm_note(history.recalibration, "Student"))
     student_path = save_model(student, os.path.join(output_dir, "student.keras"))
     student_scores = evaluate(student, task.val, student_schedule.batch_size)
@@ -129,5 +149,13 @@ def run_experiment(dataset="synthetic", data_dir=None, *, method="sard", recipe=
         reports.append(export(student, task, format,
                               export_path(os.path.join(output_dir, "student"), format)))
         log(f"Exported {reports[-1]}")
+    if trained_teacher and os.path.isfile(trained_teacher):
+        os.remove(trained_teacher)  # the run is done: nothing left to resume
+        if not os.listdir(backup_dir):
+            os.rmdir(backup_dir)
     return ExperimentResult(task.train.name, method, teacher_scores, student_scores,
                             teacher_path, student_path, reports, time.time() - start)
+
+
+def _subfolder(folder, name):
+    return None if folder is None else os.path.join(folder, name)

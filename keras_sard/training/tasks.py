@@ -13,6 +13,7 @@ from typing import Tuple
 from keras_sard.data.base import SegmentationData
 from keras_sard.data.pipeline import make_pipeline
 from keras_sard.data.registry import DATASET_INFO, load_dataset, resolve_dataset
+from keras_sard.data.replay import rebuilt_each_iteration
 from keras_sard.validation import check_image_size, check_int
 
 __all__ = ["SYNTHETIC_IMAGE_SIZE", "Task", "load_task", "stand_in_task"]
@@ -43,11 +44,19 @@ class Task:
     def num_classes(self):
         return self.train.num_classes
 
-    def train_batches(self, batch_size, seed=0):
+    def train_batches(self, batch_size, seed=0, skip=0):
         """Endless training batches of `image_size` crops, augmented as the
-        paper: horizontal flip, ±15° rotation, colour jitter (no rescaling)."""
-        return make_pipeline(self.train, batch_size, training=True, crop_size=self.image_size,
-                             seed=seed, repeat=True, cache=self.cache, scale_range=None)
+        paper: horizontal flip, ±15° rotation, colour jitter (no rescaling).
+
+        One sequence fixed by `seed`, whichever backend or process iterates
+        it, and however often (`keras_sard.data.replay`); `skip` starts it
+        after that many batches (where a resumed run left off)."""
+        def build():
+            return make_pipeline(
+                self.train, batch_size, training=True, crop_size=self.image_size, seed=seed,
+                repeat=True, cache=self.cache, scale_range=None).skip(skip)
+
+        return rebuilt_each_iteration(build)
 
     def sample_images(self, count=16):
         """`count` un-augmented training crops (NumPy): what an export is
