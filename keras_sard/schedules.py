@@ -37,6 +37,14 @@ class Schedule:
         gradient_accumulation_steps: steps whose gradients are averaged
             before one update (2 in the paper: an effective batch of 16);
             1 for none.
+        recalibrate_batchnorm: after training, re-estimate the model's
+            BatchNorm statistics on training images before it is scored,
+            saved or exported (`keras_sard.training.fair_batchnorm`): None
+            (auto) where the schedule is short for the model's BatchNorm
+            momentum (`keras_sard.batchnorm.has_stale_batchnorm`), True
+            always, False never.
+        recalibration_batches: how many training batches (of
+            ``batch_size``) the statistics are averaged over (16).
 
     The learning rate decays from ``learning_rate`` to 0 along a cosine over
     all ``epochs * steps_per_epoch`` steps.
@@ -53,12 +61,18 @@ class Schedule:
     learning_rate: float = 1e-4
     weight_decay: float = 0.01
     gradient_accumulation_steps: int = 2
+    recalibrate_batchnorm: Optional[bool] = None
+    recalibration_batches: int = 16
 
     def __post_init__(self):
         check_int(self.epochs, "epochs")
         check_int(self.steps_per_epoch, "steps_per_epoch", allow_none=True)
         check_int(self.batch_size, "batch_size")
         check_int(self.gradient_accumulation_steps, "gradient_accumulation_steps")
+        check_int(self.recalibration_batches, "recalibration_batches")
+        if not any(self.recalibrate_batchnorm is v for v in (None, True, False)):
+            raise ValueError("`recalibrate_batchnorm` must be None (auto), True or False; got "
+                             f"{self.recalibrate_batchnorm!r}.")
         if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < math.inf):
             raise ValueError(f"`learning_rate` must be a number > 0; got {self.learning_rate!r}.")
         if not (isinstance(self.weight_decay, (int, float)) and 0 <= self.weight_decay < math.inf):

@@ -152,12 +152,14 @@ def two_level_teacher(size=16, channels=3):
     return keras.Model(inputs, layers.Conv2D(2, 1, name="head")(y), name="teacher")
 
 
-def reference_report(teacher, names, images, labels, beta, radius):
+def reference_report(teacher, names, images, labels, beta, radius, scales, padding):
     extractor = keras.Model(teacher.input, [teacher.get_layer(n).output for n in names])
     features = [to_numpy(f) for f in extractor(images, training=False)]
     out = {}
     for name, f in zip(names, features):
-        stats = ref_statistics(ref_weights(f.astype("float64"), beta=beta, radius=radius), labels)
+        weights = ref_weights(f.astype("float64"), beta=beta, radius=radius, scales=scales,
+                              padding=padding)
+        stats = ref_statistics(weights, labels)
         concentration = stats["concentration"]
         defined = ~np.isnan(concentration)
         out[name] = {
@@ -179,7 +181,7 @@ def test_report_matches_reference_from_arrays_and_from_a_dataset(rng):
     labels[3] = 0  # one image without a boundary: left out of the concentration
     structure = StructureWeights(radius=2, scales=None, padding="reflect")
     names = ["level_1", "level_2"]
-    want = reference_report(teacher, names, images, labels, (2.0, 1.0, 1.0), 2)
+    want = reference_report(teacher, names, images, labels, (2.0, 1.0, 1.0), 2, None, "reflect")
 
     # One batch shape (JAX compiles each op once per shape).
     from_arrays = structure_report(teacher, names, images, labels, structure, batch_size=2)

@@ -7,6 +7,7 @@ Verbs (``keras-sard VERB --help`` for each)::
     keras-sard evaluate --model run/student.keras
     keras-sard export --model run/student.keras --format tflite
     keras-sard visualize --teacher run/teacher.keras --student run/student.keras
+    keras-sard diagnose --teacher run/teacher.keras
     keras-sard run --dataset monuseg --data-dir data/monuseg --method sard
     keras-sard tables --quick
 

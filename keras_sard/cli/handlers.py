@@ -10,12 +10,16 @@ import keras
 import numpy as np
 
 from keras_sard import tables, training
-from keras_sard.cli.parser import UsageError
+from keras_sard.cli.parser import RECALIBRATE_BN, UsageError
 from keras_sard.data.pipeline import denormalize, make_pipeline
+from keras_sard.data.registry import DATASET_INFO, resolve_dataset
+from keras_sard.diagnostics import structure_report
 from keras_sard.export.api import ExportMismatchError
 from keras_sard.methods import parse_method
 from keras_sard.models.levels import level_names
 from keras_sard.models.recipes import get_recipe
+from keras_sard.structure import StructureWeights
+from keras_sard.taps import find_layer
 from keras_sard.validation import model_image_size
 from keras_sard.visualize import plot_predictions, plot_structure
 
@@ -35,24 +39,65 @@ def _base_schedule(recipe, teacher=False):
 def _schedule(args, base, teacher=False):
     """`base` with the schedule flags given on the command line."""
     epochs = getattr(args, "teacher_epochs", None) if teacher else None
-    return base.replace(
+    schedule = base.replace(
         epochs=epochs or args.epochs, steps_per_epoch=args.steps_per_epoch,
         batch_size=args.batch_size, learning_rate=args.learning_rate,
         weight_decay=args.weight_decay, gradient_accumulation_steps=args.accumulation_steps)
+    return _batchnorm_schedule(args, schedule)
+
+
+def _batchnorm_schedule(args, schedule):
+    """`schedule` with --recalibrate-bn and --recalibration-batches."""
+    return dataclasses.replace(
+        schedule, recalibrate_batchnorm=RECALIBRATE_BN[args.recalibrate_bn],
+        recalibration_batches=args.recalibration_batches or schedule.recalibration_batches)
 
 
 def _task(args, image_size=None):
     """The data of `args`, synthetic stand-in (with its notice) without --data-dir."""
     image_size = args.image_size or image_size
+    options = _data_options(args)
     if args.data_dir is None:
         task, notice = training.stand_in_task(args.dataset, image_size,
-                                              num_examples=args.num_examples, seed=args.seed)
+                                              num_examples=args.num_examples, seed=args.seed,
+                                              **_synthetic_options(args))
         if notice:
             _say(notice)
         return task
-    if not os.path.isdir(args.data_dir):
+    _synthetic_options(args)  # refuses --object-scale with --data-dir
+    _check_data_dir(args)
+    return training.load_task(args.dataset, args.data_dir, image_size, seed=args.seed,
+                              **options)
+
+
+def _check_data_dir(args):
+    if args.data_dir is not None and not os.path.isdir(args.data_dir):
         raise UsageError(f"--data-dir '{args.data_dir}' is not a folder.")
-    return training.load_task(args.dataset, args.data_dir, image_size, seed=args.seed)
+
+
+def _data_options(args):
+    """The reader's keywords: check every file now; --num-classes for 'folder'."""
+    key = resolve_dataset(args.dataset)
+    if key != "folder" and args.num_classes is not None:
+        classes = DATASET_INFO[key].num_classes
+        raise UsageError(f"--num-classes is for --dataset folder; '{key}' has {classes} classes.")
+    if key == "folder" and args.num_classes is None and args.data_dir is not None:
+        raise UsageError("--dataset folder needs --num-classes K: the classes its masks hold, "
+                         "as ids 0..K-1 (255: ignored).")
+    options = {"validate": True}
+    if key == "folder":
+        options["num_classes"] = args.num_classes
+    return options
+
+
+def _synthetic_options(args):
+    """The synthetic generator's keywords (--object-scale): for data without --data-dir."""
+    if args.object_scale is None:
+        return {}
+    if args.data_dir is not None:
+        raise UsageError("--object-scale is for synthetic data (without --data-dir): real "
+                         "images keep their objects' size.")
+    return {"object_scale": args.object_scale}
 
 
 def _model_size(model):
@@ -72,7 +117,9 @@ def _train_teacher(args):
     keras.utils.set_random_seed(args.seed)
     teacher = recipe.build_teacher(task.num_classes, task.image_size, tiny=args.tiny)
     _say(f"Training the teacher of '{args.recipe}' on {task.train.name}: {schedule}")
-    training.train_segmenter(teacher, task, schedule, seed=args.seed, verbose=2)
+    history = training.train_segmenter(teacher, task, schedule, seed=args.seed, verbose=2,
+                                       **_long_run(args, "teacher"))
+    _say(training.batchnorm_note(history.recalibration, "Teacher"))
     training.save_model(teacher, args.output)
     _scores("Teacher", training.evaluate(teacher, task.val, schedule.batch_size))
     _say(f"Saved {args.output}")
@@ -96,7 +143,9 @@ def _distill(args):
     student = _student(args, task)
     schedule = _schedule(args, _base_schedule(args.recipe))
     _say(f"Distilling '{student.name}' from '{args.teacher}' with '{args.method}': {schedule}")
-    training.distill(teacher, student, task, args.method, schedule, seed=args.seed, verbose=2)
+    history = training.distill(teacher, student, task, args.method, schedule, seed=args.seed,
+                               verbose=2, **_long_run(args, "student"))
+    _say(training.batchnorm_note(history.recalibration, "Student"))
     training.save_model(student, args.output)
     _scores(f"Student ({args.method})", training.evaluate(student, task.val, schedule.batch_size))
     _say(f"Saved {args.output}")
@@ -143,21 +192,70 @@ def _visualize(args):
         _say(f"Wrote {structure} and {compared}")
 
 
+def _diagnose(args):
+    teacher = training.load_model(args.teacher)
+    levels = list(args.levels or level_names(teacher.name))
+    for layer in levels:
+        try:
+            find_layer(teacher, layer, "teacher")
+        except ValueError as error:
+            hint = "" if args.levels else " Name the layers to measure with --levels."
+            raise UsageError(f"{error}{hint}") from None
+    structure = _structure_weights(args)
+    task = _task(args, _model_size(teacher))
+    training.check_model_fits(teacher, task, "teacher")
+    # Crops as the teacher trained on (its input size, no resizing), without augmentation.
+    crops = make_pipeline(task.val, args.num_images, training=True, crop_size=task.image_size,
+                          seed=args.seed, scale_range=None, flip=False, rotation=None,
+                          color_jitter=False, drop_remainder=False)
+    images, labels = (t.numpy() for t in next(iter(crops)))
+    report = structure_report(teacher, levels, images, labels, structure,
+                              ignore_label=task.val.ignore_label)
+    scales = "single-scale" if structure.scales is None else \
+        "scales " + ", ".join(f"{s:g}" for s in structure.scales)
+    _say(f"Structure map W of '{args.teacher}' on {len(images)} {task.val.name} "
+         f"({task.val.split}) crops of {task.image_size[0]}x{task.image_size[1]}: padding "
+         f"{structure.padding}, E {scales}, radius {structure.radius}, density "
+         f"{structure.density}")
+    _say(report.format())
+
+
+_STRUCTURE_OPTIONS = {"padding": "--padding", "scales": "--scales", "radius": "--radius",
+                      "density": "--density"}
+
+
+def _structure_weights(args):
+    """The `StructureWeights` of diagnose's structure-map options (its defaults elsewhere)."""
+    given = {name: getattr(args, name) for name in _STRUCTURE_OPTIONS
+             if getattr(args, name) is not None}
+    if args.single_scale:
+        given["scales"] = None
+    try:
+        return StructureWeights(**given)
+    except ValueError as error:
+        message = str(error)
+        for name, option in _STRUCTURE_OPTIONS.items():
+            message = message.replace(f"`{name}`", option)
+        raise UsageError(message) from None
+
+
 def _run(args):
     if args.recipe is None:
         args.recipe = args.real_data_recipe if args.data_dir else "small"
     _say(f"keras_sard: {args.recipe} on {args.dataset}, Keras {keras.__version__} on "
          f"{keras.backend.backend()}")
     _check_method(args.method)
-    if args.data_dir is not None and not os.path.isdir(args.data_dir):
-        raise UsageError(f"--data-dir '{args.data_dir}' is not a folder.")
+    _check_data_dir(args)
+    data_options = _data_options(args)
     result = training.run_experiment(
         args.dataset, args.data_dir, method=args.method, recipe=args.recipe,
-        teacher=args.teacher, image_size=args.image_size, tiny=args.tiny,
+        teacher=args.teacher, image_size=args.image_size, **_synthetic_options(args),
+        tiny=args.tiny,
         teacher_schedule=_schedule(args, _base_schedule(args.recipe, True), teacher=True),
         student_schedule=_schedule(args, _base_schedule(args.recipe)), seed=args.seed,
         output_dir=args.output_dir, export_formats=args.export,
-        num_examples=args.num_examples, log=_say, verbose=2)
+        num_examples=args.num_examples, data_options=data_options, backup_dir=args.backup_dir,
+        log_dir=args.log_dir, log=_say, verbose=2)
     _say(result.summary())
     _say(f"Saved {result.teacher_path} and {result.student_path} in {result.seconds:.0f} s")
 
@@ -205,6 +303,12 @@ def _pairs(items, option, what, exists, problem):
     return pairs
 
 
+def _long_run(args, role):
+    """--backup-dir and --log-dir of one model: a sub-folder named after its role."""
+    return {option: None if folder is None else os.path.join(folder, role)
+            for option, folder in (("backup_dir", args.backup_dir), ("log_dir", args.log_dir))}
+
+
 def _check_output(path):
     if not path.endswith(".keras"):
         raise UsageError(f"--output must name a .keras file; got '{path}'.")
@@ -223,6 +327,7 @@ VERBS = {
     "evaluate": _evaluate,
     "export": _export,
     "visualize": _visualize,
+    "diagnose": _diagnose,
     "run": _run,
     "tables": _tables,
 }

@@ -13,10 +13,13 @@ from keras_sard.data.registry import DATASET_INFO
 from keras_sard.export.formats import FORMATS as EXPORT_FORMATS
 from keras_sard.methods import METHOD_INFO, TABLE_METHODS
 from keras_sard.models.recipes import RECIPE_INFO
+from keras_sard.schedules import Schedule
 
 __all__ = ["BACKENDS", "UsageError", "build_parser"]
 
 BACKENDS = ("tensorflow", "jax", "torch")
+RECALIBRATE_BN = {"auto": None, "on": True, "off": False}
+"""``--recalibrate-bn``'s choices: their `Schedule.recalibrate_batchnorm`."""
 
 
 class UsageError(ValueError):
@@ -92,7 +95,12 @@ def _data_parent():
     group = parent.add_argument_group("data")
     group.add_argument("--dataset", default="synthetic", help=_DATASET_HELP)
     group.add_argument("--data-dir", help="the dataset's folder; without it, synthetic data "
-                                          "stands in and the download instructions are shown")
+                                          "stands in and the download instructions are shown. "
+                                          "Every file is checked before training (readable, "
+                                          "each mask the size of its image)")
+    group.add_argument("--num-classes", type=_positive,
+                       help="--dataset folder (required with --data-dir): the classes its masks "
+                            "hold, as ids 0..K-1 (255: ignored)")
     group.add_argument("--image-size", type=_positive,
                        help="training crop = model input, a multiple of 32 (default: the "
                             "model's, else the dataset's usual crop; 64 for synthetic data)")
@@ -100,6 +108,10 @@ def _data_parent():
                        help="synthetic data: training images (validation: a quarter) "
                             "(default: %(default)s)")
     group.add_argument("--seed", type=_non_negative, default=0, help="default: %(default)s")
+    group.add_argument("--object-scale", type=_positive_float,
+                       help="synthetic data (no --data-dir): multiply the objects' size "
+                            "(default 1: a few to ~15 px; 4: about 16-50 px, spanning several "
+                            "cells at stride 4)")
     return parent
 
 
@@ -117,7 +129,19 @@ def _schedule_parent(teacher_epochs=False):
     group.add_argument("--weight-decay", type=float)
     group.add_argument("--accumulation-steps", type=_positive,
                        help="gradient accumulation steps (1: none)")
+    _batchnorm_arguments(group)
     return parent
+
+
+def _batchnorm_arguments(group):
+    group.add_argument("--recalibrate-bn", choices=RECALIBRATE_BN, default="auto",
+                       help="re-estimate each trained model's BatchNorm statistics on training "
+                            "batches before it is scored and saved: auto (default) where the "
+                            "schedule is too short for the moving averages to forget their "
+                            "initial values (keras_sard.batchnorm.has_stale_batchnorm), on, off")
+    group.add_argument("--recalibration-batches", type=_positive,
+                       help="training batches the statistics are averaged over (default: "
+                            f"{Schedule().recalibration_batches})")
 
 
 def _model_parent():
@@ -133,10 +157,25 @@ def _method_argument(parser, default="sard"):
     parser.add_argument("--method", default=default, help=_METHOD_HELP + " (default: %(default)s)")
 
 
+def _long_run_parent():
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("long runs")
+    group.add_argument("--backup-dir", metavar="FOLDER",
+                       help="back the training up here after every epoch (teacher/, student/); "
+                            "the same command after an interruption resumes from it and ends "
+                            "with the weights of an uninterrupted run; removed when done")
+    group.add_argument("--log-dir", metavar="FOLDER",
+                       help="TensorBoard logs (teacher/, student/): every loss term, metric and "
+                            "the learning rate per epoch; with SARD, the teacher's structure "
+                            "map and the student's predictions (student/images)")
+    return parent
+
+
 def _training_parents(teacher_epochs=False):
     # Fresh parents for each verb: argparse shares a parent's actions between
     # its children, so one verb's set_defaults would change another's.
-    return [_backend_parent(), _data_parent(), _schedule_parent(teacher_epochs), _model_parent()]
+    return [_backend_parent(), _data_parent(), _schedule_parent(teacher_epochs), _model_parent(),
+            _long_run_parent()]
 
 
 def build_parser(prog="keras-sard"):
@@ -201,6 +240,8 @@ def build_parser(prog="keras-sard"):
     p.add_argument("--num-images", type=_positive, default=2, help="default: %(default)s")
     p.add_argument("--output-dir", default="keras_sard_figures", help="default: %(default)s")
 
+    _diagnose_parser(verbs)
+
     p = verbs.add_parser("run", parents=_training_parents(teacher_epochs=True),
                          help="the whole workflow: teacher, distillation, scores, export",
                          description=_RUN_DESCRIPTION)
@@ -240,6 +281,42 @@ def build_parser(prog="keras-sard"):
                    help="where table.md, table.csv and runs.csv go (default: %(default)s)")
     return parser
 
+
+def _diagnose_parser(verbs):
+    p = verbs.add_parser("diagnose", parents=[_backend_parent(), _data_parent()],
+                         help="does W weight anything on this data? the structure report",
+                         description=_DIAGNOSE_DESCRIPTION,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--teacher", required=True, help="the trained teacher (.keras)")
+    p.add_argument("--levels", nargs="+", metavar="LAYER",
+                   help="teacher layers to measure (default: its four level layers, "
+                        "<name>_level_1..4)")
+    p.add_argument("--num-images", type=_positive, default=16,
+                   help="validation crops to average over (default: %(default)s)")
+    group = p.add_argument_group(
+        "structure map", "the StructureWeights arguments you give SARDLoss, so the report "
+                         "measures the W you train with (default: StructureWeights' defaults)")
+    group.add_argument("--padding", help="how E's and C's filters see past the border "
+                                         "(see keras_sard.structure.StructureWeights)")
+    scales = group.add_mutually_exclusive_group()
+    scales.add_argument("--scales", nargs="+", type=_positive_float, metavar="SIGMA",
+                        help="σ of the multi-scale E (e.g. 1 2 4 8)")
+    scales.add_argument("--single-scale", action="store_true",
+                        help="the single-scale E (scales=None)")
+    group.add_argument("--radius", type=_positive, help="r of D's (2r+1)² window")
+    group.add_argument("--density", help="how D is computed: exact or variance")
+
+
+_DIAGNOSE_DESCRIPTION = """Measure, per teacher level, the structure map W SARD weights the feature loss with:
+its effective pixel fraction (1.0: uniform), max/mean and, against the labels' boundary
+band, its boundary concentration (1.0: ignores boundaries), the ceiling any W could
+reach and the share of cells holding a boundary; then a verdict per level ("W is nearly
+uniform here: SARD will behave like uniform feature distillation", ...). Images are
+un-augmented crops of the validation split at the teacher's input size.
+
+  keras-sard diagnose --teacher run/teacher.keras --object-scale 4
+  keras-sard diagnose --teacher t.keras --dataset monuseg --data-dir data/MoNuSeg --radius 3
+"""
 
 _RUN_DESCRIPTION = (
     "Train the teacher (or load --teacher), distil the student with --method, print the mIoU "

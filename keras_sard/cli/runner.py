@@ -5,6 +5,17 @@ Keras (the parser and the registries it reads import none; the verbs'
 module, `keras_sard.cli.handlers`, is imported after).  Where Keras already
 runs on another backend in this process (``main`` called from Python, say),
 that is a one-line error.
+
+Bad input, a bad data file included, ends in one line on stderr and exit
+code 2.  A data file that fails while training, inside a ``tf.data`` map,
+is found in TensorFlow's error (`keras_sard.data.errors.data_error_message`).
+When the process is the command itself (``argv`` None: ``keras-sard``, an
+example script), TensorFlow's C++ warnings are off unless
+``TF_CPP_MIN_LOG_LEVEL`` says otherwise (each failing map call would print
+a traceback), and after such an error the process ends at once
+(``os._exit``): TensorFlow can hang for ever freeing a pipeline whose map
+failed (nested parallel maps; about one run in three here, with or without
+this module).
 """
 
 import argparse
@@ -13,6 +24,7 @@ import os
 import sys
 
 from keras_sard.cli.parser import UsageError, build_parser
+from keras_sard.data.errors import DataError, data_error_message
 
 __all__ = ["main", "run_script", "use_backend"]
 
@@ -31,6 +43,9 @@ def use_backend(backend):
 
 
 def _execute(parser, argv):
+    program = argv is None  # this process is the command
+    if program:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit:  # --help (0) or a usage error argparse printed (2)
@@ -47,17 +62,37 @@ def _execute(parser, argv):
         except handlers.ExportMismatchError as error:
             print(f"{label}: error: {error}", file=sys.stderr, flush=True)
             return 1
-    except (UsageError, ValueError, FileNotFoundError, NotADirectoryError) as error:
-        message = str(error).strip() or type(error).__name__
+    except Exception as error:
+        # A data file named in the error, however deep (a tf.data map's
+        # TensorFlow error included), else bad input of another kind.
+        message = data_error_message(error)
+        if message is None:
+            if not isinstance(error, _BAD_INPUT):
+                raise
+            message = str(error).strip() or type(error).__name__
         print(f"{label}: error: {message}", file=sys.stderr, flush=True)
+        if program and not isinstance(error, _BAD_INPUT + (DataError,)):
+            _end_now(2)  # a tf.data pipeline failed: do not wait for TensorFlow to free it
         return 2
     return 0
+
+
+_BAD_INPUT = (UsageError, ValueError, FileNotFoundError, NotADirectoryError)
+
+
+def _end_now(code):
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def main(argv=None):
     """Run ``keras-sard`` with `argv` (default: the command line); returns
     the exit code (0, 1 for an export that disagrees with Keras, 2 for bad
-    input).
+    input: a one-line ``keras-sard VERB: error: ...`` on stderr, which for a
+    data file reads ``<file>: <what is wrong>``, found also when reading it
+    failed inside tf.data during training; see the module docstring for
+    what else happens then when `argv` is None).
 
     >>> main(["--help"])  # doctest: +ELLIPSIS
     usage: keras-sard [-h] ...

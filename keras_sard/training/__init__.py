@@ -7,7 +7,7 @@ module per step:
 
 - `keras_sard.training.tasks`: `Task`, `load_task`, `stand_in_task`;
 - `keras_sard.training.model_files`: `save_model`, `load_model`;
-- `keras_sard.training.fitting`: `train_segmenter`, `distill`;
+- `keras_sard.training.fitting`: `train_segmenter`, `distill`, `fair_batchnorm`;
 - `keras_sard.training.scoring`: `predict`, `evaluate`;
 - `keras_sard.training.exports`: `export`, `export_path`;
 - `keras_sard.training.experiment`: `run_experiment`, `ExperimentResult`.
@@ -33,12 +33,14 @@ from keras_sard.schedules import (PAPER_SCHEDULE, SYNTHETIC_SCHEDULE, SYNTHETIC_
                                   Schedule)
 from keras_sard.training.experiment import ExperimentResult, run_experiment
 from keras_sard.training.exports import export, export_path
-from keras_sard.training.fitting import check_model_fits, distill, train_segmenter
+from keras_sard.training.fitting import (BATCHNORM_SEED_OFFSET, batchnorm_note, check_model_fits,
+                                         distill, fair_batchnorm, train_segmenter)
 from keras_sard.training.model_files import load_model, save_model
 from keras_sard.training.scoring import evaluate, predict
 from keras_sard.training.tasks import SYNTHETIC_IMAGE_SIZE, Task, load_task, stand_in_task
 
 __all__ = [
+    "BATCHNORM_SEED_OFFSET",
     "ExperimentResult",
     "PAPER_SCHEDULE",
     "SYNTHETIC_IMAGE_SIZE",
@@ -46,11 +48,13 @@ __all__ = [
     "SYNTHETIC_TEACHER_SCHEDULE",
     "Schedule",
     "Task",
+    "batchnorm_note",
     "check_model_fits",
     "distill",
     "evaluate",
     "export",
     "export_path",
+    "fair_batchnorm",
     "load_model",
     "load_task",
     "predict",

@@ -13,6 +13,7 @@ from typing import Tuple
 from keras_sard.data.base import SegmentationData
 from keras_sard.data.pipeline import make_pipeline
 from keras_sard.data.registry import DATASET_INFO, load_dataset, resolve_dataset
+from keras_sard.data.replay import rebuilt_each_iteration
 from keras_sard.validation import check_image_size, check_int
 
 __all__ = ["SYNTHETIC_IMAGE_SIZE", "Task", "load_task", "stand_in_task"]
@@ -43,11 +44,19 @@ class Task:
     def num_classes(self):
         return self.train.num_classes
 
-    def train_batches(self, batch_size, seed=0):
+    def train_batches(self, batch_size, seed=0, skip=0):
         """Endless training batches of `image_size` crops, augmented as the
-        paper: horizontal flip, ±15° rotation, colour jitter (no rescaling)."""
-        return make_pipeline(self.train, batch_size, training=True, crop_size=self.image_size,
-                             seed=seed, repeat=True, cache=self.cache, scale_range=None)
+        paper: horizontal flip, ±15° rotation, colour jitter (no rescaling).
+
+        One sequence fixed by `seed`, whichever backend or process iterates
+        it, and however often (`keras_sard.data.replay`); `skip` starts it
+        after that many batches (where a resumed run left off)."""
+        def build():
+            return make_pipeline(
+                self.train, batch_size, training=True, crop_size=self.image_size, seed=seed,
+                repeat=True, cache=self.cache, scale_range=None).skip(skip)
+
+        return rebuilt_each_iteration(build)
 
     def sample_images(self, count=16):
         """`count` un-augmented training crops (NumPy): what an export is
@@ -73,7 +82,8 @@ def load_task(dataset, data_dir=None, image_size=None, *, num_examples=64, seed=
             many, at least 2, for validation).
         seed: synthetic data only: the generator's seed.
         **reader_kwargs: for the dataset's reader (``kind=``,
-            ``num_classes=`` for synthetic data; ``domains=`` for LoveDA ...).
+            ``num_classes=``, ``object_scale=`` for synthetic data;
+            ``domains=`` for LoveDA ...).
 
     The validation split is ``"val"``, or ``"test"`` where the dataset has
     no validation split (MoNuSeg).
@@ -100,14 +110,16 @@ def load_task(dataset, data_dir=None, image_size=None, *, num_examples=64, seed=
     return Task(key, train, val, image_size)
 
 
-def stand_in_task(dataset, image_size=None, *, num_examples=64, seed=0):
+def stand_in_task(dataset, image_size=None, *, num_examples=64, seed=0, object_scale=1.0):
     """Synthetic data standing in for `dataset` when its folder is missing.
 
     The dataset's `stand_in` kind (`keras_sard.data.DATASET_INFO`): nuclei
     for the microscopy sets (MoNuSeg, CellBin), rock fragments for the rest;
     binary where the dataset is, 4 classes (fragment sizes) otherwise.
-    Returns ``(task, notice)``: the notice tells the user where to download
-    the real data.
+    `object_scale` multiplies the size of the synthetic objects
+    (`keras_sard.data.synthetic`; ``OBJECT_SCALE_LARGE``, 4: objects
+    spanning several cells at stride 4).  Returns ``(task, notice)``: the
+    notice tells the user where to download the real data.
 
     >>> task, notice = stand_in_task("monuseg", image_size=32, num_examples=4)
     >>> task.train.name, task.num_classes, "Download:" in notice
@@ -117,7 +129,7 @@ def stand_in_task(dataset, image_size=None, *, num_examples=64, seed=0):
     info = DATASET_INFO[key]
     num_classes = 2 if info.num_classes <= 2 else 4
     task = load_task("synthetic", image_size=image_size, num_examples=num_examples, seed=seed,
-                     kind=info.stand_in, num_classes=num_classes)
+                     kind=info.stand_in, num_classes=num_classes, object_scale=object_scale)
     if key == "synthetic":
         return task, ""
     notice = (f"No data folder given for '{key}' (--data-dir). To run on the real data:\n"
