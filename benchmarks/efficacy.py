@@ -232,9 +232,13 @@ def weights_checksum(model):
 def schedule_for(settings, steps):
     from keras_sard.training import Schedule
 
+    # recalibrate_batchnorm=False: the protocol's own re-estimation
+    # (`recalibrate`, on the labelled pipeline in both arms) is the only one;
+    # training's automatic one would read the mixed batches in the
+    # unlabelled arm, and run twice in the labelled one.
     return Schedule(epochs=1, steps_per_epoch=steps, batch_size=settings.batch_size,
                     learning_rate=settings.learning_rate, weight_decay=settings.weight_decay,
-                    gradient_accumulation_steps=1)
+                    gradient_accumulation_steps=1, recalibrate_batchnorm=False)
 
 
 def recalibrate(model, task, settings, seed):
