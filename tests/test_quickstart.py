@@ -66,7 +66,7 @@ def test_quickstart_prints_paired_differences_and_exports_the_student(tmp_path):
                 assert verdict == "no measurable difference"
 
     student = load_model(tmp_path / "sard_student.keras")
-    assert student.output.shape[1:] == (64, 64, 1)
+    assert student.output.shape[1:] == (64, 64, 2)  # the small recipe: one logit per class
     saved_model = tmp_path / "sard_student_savedmodel" / "saved_model.pb"
     assert saved_model.is_file()
     error = float(re.search(r"max \|SavedModel − Keras\| on a batch: (\S+)", output).group(1))
