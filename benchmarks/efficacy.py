@@ -206,6 +206,7 @@ def student_task(task, labelled, unlabelled=None, ratio=0.5):
     """`task` with `labelled` as its training images, and `unlabelled`
     images (labels dropped) mixed into every training batch at `ratio`."""
     from keras_sard.data import make_pipeline
+    from keras_sard.data.replay import rebuilt_each_iteration
     from keras_sard.training import Task
 
     if unlabelled is None:
@@ -213,11 +214,17 @@ def student_task(task, labelled, unlabelled=None, ratio=0.5):
 
     @dataclasses.dataclass(frozen=True)
     class MixedTask(Task):
-        def train_batches(self, batch_size, seed=0):
-            return make_pipeline(self.train, batch_size, training=True,
-                                 crop_size=self.image_size, seed=seed, repeat=True,
-                                 cache=self.cache, scale_range=None,
-                                 unlabelled=unlabelled, unlabelled_ratio=ratio)
+        # Task.train_batches with the unlabelled images mixed in (same
+        # signature: training resumes a run with `skip`).
+        def train_batches(self, batch_size, seed=0, skip=0):
+            def build():
+                return make_pipeline(self.train, batch_size, training=True,
+                                     crop_size=self.image_size, seed=seed, repeat=True,
+                                     cache=self.cache, scale_range=None,
+                                     unlabelled=unlabelled,
+                                     unlabelled_ratio=ratio).skip(skip)
+
+            return rebuilt_each_iteration(build)
 
     return MixedTask(task.name, labelled, task.val, task.image_size, task.cache)
 
