@@ -280,11 +280,56 @@ def peak_memory_bytes(fn, *args):
         how = "process RSS high-water mark"
         if first_call:
             how += ", first call (TensorFlow keeps freed memory): compilation included"
-        return (_proc_status_kib("VmHWM") - before) * 1024, how
+        return max(0, _proc_status_kib("VmHWM") - before) * 1024, how
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     sync(fn(*args))
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return (after - before) * 1024, "ru_maxrss of the first call: compilation included"
+
+
+def step_peak_memory(call):
+    """Peak memory one more call of `call` (a zero-argument call that waits
+    for its results, already warmed up) adds above what is live before it:
+    ``(bytes or None, how)``.
+
+    GPU: the allocator's peak (TensorFlow, PyTorch; JAX's cannot be reset:
+    None).  CPU: the resident-set high-water mark (VmHWM), reset before the
+    call; start the process with `PROBE_ENV` so freed blocks leave the
+    resident set.  TensorFlow on CPU reuses memory it freed, so there the
+    figure is a lower bound.
+    """
+    import gc
+
+    import keras
+
+    backend = keras.backend.backend()
+    if accelerator() == "gpu":
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.experimental.reset_memory_stats("GPU:0")
+            before = tf.config.experimental.get_memory_info("GPU:0")["current"]
+            call()
+            return tf.config.experimental.get_memory_info("GPU:0")["peak"] - before, "TF GPU allocator peak"
+        if backend == "torch":
+            import torch
+
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            before = torch.cuda.memory_allocated()
+            call()
+            torch.cuda.synchronize()
+            return torch.cuda.max_memory_allocated() - before, "torch.cuda.max_memory_allocated"
+        return None, "JAX's GPU peak cannot be reset"
+    gc.collect()
+    if not _reset_peak_rss():
+        return None, "no resettable resident high-water mark"
+    before = _proc_status_kib("VmRSS")
+    call()
+    how = "rise of the process's resident high-water mark during one call"
+    if backend == "tensorflow":
+        how += "; TensorFlow reuses memory it freed, so a lower bound"
+    return max(0, _proc_status_kib("VmHWM") - before) * 1024, how
 
 
 def run_probe(script, backend, probe_args):

@@ -1,70 +1,135 @@
-"""Benchmark: one SARD training step against its floor and against keras.distillation.
+"""Benchmark: one distillation step per method against its floor, on a recipe's pair.
 
-The same student (`build_small_segmenter`, widths 16-32-64-128) is trained
-under the same teacher (widths 32-64-128-256) on the same batch by:
+A recipe (`keras_sard.models.get_recipe`: ``swin_l->swin_t``, the paper's
+pair, ``swin_b->swin_s``, ``swin_l->resnet50`` or ``small``, a plain-conv
+pair) gives the teacher and the student, random weights.  On one batch this
+times, each as one call:
 
-- SARD: `keras_sard.Distiller` with `SARDLoss` on the four levels (strides
-  4-32) and the task loss (cross-entropy + Dice), one `train_on_batch`; once
-  with the defaults (exact D) and once with ``density="variance"``;
-- the floor: one teacher inference plus one student training step with the
-  task loss only (two separately compiled calls, times added): no
-  distillation can cost less;
-- keras: `keras.distillation.Distiller` with plain MSE feature distillation on
-  the same four level pairs.  Its losses cannot hold trainable layers, so the
-  student map is projected to the teacher's channels by a fixed random matrix
-  (SARD trains that 1×1 projection); ``student_loss_weight`` 0.5;
-- for the machinery alone: `keras_sard.Distiller` with that same plain MSE
-  (``SARDLoss(weighting="uniform", alignment_weight=0)``).
+- teacher inference: the whole teacher (decoder included), and the teacher
+  only as far as its tapped levels (what the Distiller runs for SARD and MGD);
+- the student's training step on the task loss alone (cross-entropy + Dice);
+- the floor: those two whole-teacher and student times added — a
+  distillation step that runs the whole teacher cannot cost less;
+- `keras_sard.Distiller` training steps: ``scratch`` (no distillation loss,
+  the machinery alone), SARD (`distillation_losses("sard")`, exact D), SARD
+  with ``density="variance"``, and the baselines KD, CWD, DKD and MGD, each
+  with the paper's defaults (`keras_sard.methods`);
+- on the small pair, `keras.distillation.Distiller` with plain MSE on the four
+  levels (its losses cannot hold trainable layers: the student maps are
+  projected to the teacher's channels by fixed random matrices).
 
-Goals printed: SARD ≤ 1.10× the floor, SARD ≥ 1.4× faster than keras'.
-Timings are medians of ``--repeats`` steps after two warm-up steps (the first
-compiles), the contenders taking turns step by step; every step is compiled with XLA on TensorFlow and JAX
-(``jit_compile=True``) and runs eagerly on PyTorch.
+It prints each time, its ratio to the floor, the peak memory each call adds
+(CPU: the process's resident high-water mark, reset before the call; GPU: the
+backend allocator's peak; TensorFlow on CPU keeps memory it freed, so its
+later calls show less than they use), and the goals as ratios: on the paper
+pair (and the other Swin-teacher recipes) SARD ≤ 0.85× the floor and every
+baseline ≤ 1.0×; on the small pair SARD ≤ 1.5×.  Times are medians of
+``--repeats`` calls after ``--warmup`` calls (the first compiles), the
+contenders taking turns call by call; every step is compiled with XLA on
+TensorFlow and JAX (``jit_compile=True``) and runs eagerly on PyTorch.  All
+Distillers train the same student object (each with its own optimizer), so
+memory holds one student.
 
-    python benchmarks/distill_step.py --quick
-    python benchmarks/distill_step.py --all-backends
+    python benchmarks/distill_step.py --quick                       # small pair, smoke run
+    python benchmarks/distill_step.py --recipe swin_l->swin_t --all-backends
+    python benchmarks/distill_step.py --recipe swin_l->swin_t --tiny --quick
 """
 
 import argparse
+import os
 import sys
 
 from common import (
+    PROBE_ENV,
     add_backend_arguments,
     apply_quick,
     compile_forward,
     compile_mode,
     describe_machine,
     interleaved_medians,
+    mib,
     run_all_backends,
     select_backend,
+    step_peak_memory,
     timed,
     verdict,
 )
 
-FLOOR_GOAL = 1.10  # SARD step ≤ 1.10× (teacher inference + student step)
-KERAS_GOAL = 1.4  # keras.distillation step ≥ 1.4× the SARD step
-TEACHER_WIDTHS = (32, 64, 128, 256)
-STUDENT_WIDTHS = (16, 32, 64, 128)
-NUM_CLASSES = 3
-QUICK = {"image_size": 32, "batch": 2, "repeats": 3}
+PAPER_PAIR = "swin_l->swin_t"
+SMALL_GOAL = 1.5  # small pair: SARD step ≤ 1.5× its floor
+SARD_GOAL = 0.85  # Swin teachers: SARD step ≤ 0.85× the whole-teacher floor
+BASELINE_GOAL = 1.0  # Swin teachers: every baseline's step ≤ the floor
+BASELINES = ("kd", "cwd", "dkd", "mgd")
+# Every contender, in printing order: name -> label.
+CONTENDERS = {
+    "teacher": "teacher inference, whole teacher",
+    "teacher_cut": "teacher inference, up to its tapped levels",
+    "student": "student step, task loss only",
+    "scratch": "scratch: Distiller, no distillation loss",
+    "sard": "SARD (exact D)",
+    "sard_variance": 'SARD, density="variance"',
+    "kd": "KD (logits)",
+    "cwd": "CWD (logits)",
+    "dkd": "DKD (logits, labels)",
+    "mgd": "MGD (last level)",
+    "keras": "keras.distillation.Distiller, plain MSE, 4 levels",
+}
+QUICK = {"repeats": 2, "warmup": 1, "batch": 2}
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_backend_arguments(parser)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--image-size", type=int, default=128,
-                        help="square input side, a multiple of 32 (default 128).")
-    parser.add_argument("--repeats", type=int, default=10, help="timed steps (median).")
+    parser.add_argument("--recipe", default="small",
+                        help=f"a recipe name (default small; the paper's pair is {PAPER_PAIR!r}).")
+    parser.add_argument("--tiny", action="store_true",
+                        help="the recipe's few-block, few-channel models (smoke runs; Swin needs "
+                             "--image-size ≥ 64).")
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="square input side, a multiple of 32 (default 128 for small, 224 "
+                             "for the Swin recipes; 64 with --tiny).")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="images per step (default 8 for small, 2 for the Swin recipes).")
+    parser.add_argument("--classes", type=int, default=19,
+                        help="segmentation classes (default 19, Cityscapes').")
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls each (median).")
+    parser.add_argument("--warmup", type=int, default=2,
+                        help="untimed calls each before timing (the first compiles).")
+    parser.add_argument("--methods", default=None,
+                        help="comma-separated contenders to time (default: all of "
+                             f"{', '.join(CONTENDERS)}; 'keras' on the small pair only). The "
+                             "floor's teacher and student are always timed.")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory column.")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run: 32×32, batch 2, 3 repeats (explicit flags still win).")
+                        help="smoke run: batch 2, 1 warm-up, 2 repeats, 32×32 on the small "
+                             "pair (explicit flags still win).")
     args = parser.parse_args(argv)
     apply_quick(args, argv, QUICK)
+    small = args.recipe.strip().lower() == "small"
+    if args.image_size is None:
+        args.image_size = (32 if args.quick else 128) if small else (64 if args.tiny else 224)
+    if args.batch is None:
+        args.batch = 8 if small else 2
     if args.image_size % 32 or args.image_size < 32:
         parser.error(f"--image-size must be a positive multiple of 32; got {args.image_size}.")
-    if args.batch < 1 or args.repeats < 1:
-        parser.error("--batch and --repeats must be ≥ 1.")
+    if min(args.batch, args.repeats, args.classes) < 1 or args.warmup < 0:
+        parser.error("--batch, --repeats and --classes must be ≥ 1, --warmup ≥ 0.")
+    if args.methods is None:
+        args.methods = [m for m in CONTENDERS if m != "keras" or small]
+    else:
+        args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        unknown = sorted(set(args.methods) - set(CONTENDERS))
+        if unknown:
+            parser.error(f"--methods: unknown {unknown}; known: {list(CONTENDERS)}.")
+    args.methods = list(dict.fromkeys(["teacher", "student", *args.methods]))
     return args
+
+
+def goals(recipe):
+    """{contender: the most its step may cost, in floors}."""
+    if recipe == "small":
+        return {"sard": SMALL_GOAL}
+    return {"sard": SARD_GOAL, **dict.fromkeys(BASELINES, BASELINE_GOAL)}
 
 
 def projected_feature_mse(teacher_layer, student_layer, student_channels, teacher_channels, seed):
@@ -84,91 +149,120 @@ def projected_feature_mse(teacher_layer, student_layer, student_channels, teache
     return ProjectedFeatureMSE("mse", teacher_layer, student_layer)
 
 
-def main(argv):
-    args = parse_args(argv)
-    if args.all_backends:
-        return run_all_backends(__file__, argv)
-    backend = select_backend(args)
-    jit = not args.no_jit
-
+def build_steps(args, jit):
+    """{contender: zero-argument call of one step that waits for its results}."""
     import keras
     import numpy as np
 
     from keras_sard import Distiller
-    from keras_sard.losses import SARDLoss, SegmentationLoss
-    from keras_sard.models import build_small_segmenter, level_names
+    from keras_sard.losses import SegmentationLoss
+    from keras_sard.methods import distillation_losses
+    from keras_sard.models import get_recipe
+    from keras_sard.taps import FeatureTaps
 
+    backend = keras.backend.backend()
     jit_compile = jit and backend != "torch"
-    print(f"distill_step benchmark: backend {backend}, "
-          f"{compile_mode(jit) if backend != 'torch' else 'eager (jit_compile=False)'}; "
-          f"{describe_machine()}")
-    print(f"teacher widths {TEACHER_WIDTHS}, student widths {STUDENT_WIDTHS}, "
-          f"{NUM_CLASSES} classes, batch {args.batch}×{args.image_size}×{args.image_size}×3, "
-          f"AdamW, median of {args.repeats} steps")
-
+    recipe = get_recipe(args.recipe)
     keras.utils.set_random_seed(0)
-    size = args.image_size
-    teacher = build_small_segmenter(NUM_CLASSES, size, TEACHER_WIDTHS, name="teacher")
-
-    def student():
-        keras.utils.set_random_seed(1)
-        return build_small_segmenter(NUM_CLASSES, size, STUDENT_WIDTHS, name="student")
-
+    teacher, student, teacher_levels, student_levels = recipe.build(
+        args.classes, args.image_size, tiny=args.tiny)
     rng = np.random.default_rng(0)
+    size = args.image_size
     x = rng.random((args.batch, size, size, 3), dtype="float32")
-    y = rng.integers(0, NUM_CLASSES, (args.batch, size, size)).astype("int32")
-    teacher_levels, student_levels = level_names("teacher"), level_names("student")
-
+    y = rng.integers(0, args.classes, (args.batch, size, size)).astype("int32")
+    images = keras.ops.convert_to_tensor(x)
     optimizer = lambda: keras.optimizers.AdamW(1e-4)  # noqa: E731
-    plain = student()
-    plain.compile(optimizer=optimizer(), loss=SegmentationLoss(), jit_compile=jit_compile)
 
-    def distiller(**options):
-        loss = SARDLoss(teacher_levels, student_levels, seed=0, **options)
-        model = Distiller(teacher, student(), [loss])
-        model.compile(optimizer=optimizer(), jit_compile=jit_compile)
-        return model
-
-    losses = [
-        projected_feature_mse(t, s, STUDENT_WIDTHS[i], TEACHER_WIDTHS[i], seed=i)
-        for i, (t, s) in enumerate(zip(teacher_levels, student_levels))
-    ]
-    reference = keras.distillation.Distiller(teacher, student(), losses)
-    reference.compile(optimizer=optimizer(), loss=SegmentationLoss(), jit_compile=jit_compile)
-
+    student.compile(optimizer=optimizer(), loss=SegmentationLoss(), jit_compile=jit_compile)
     steps = {
-        "teacher": timed(compile_forward(teacher, jit), keras.ops.convert_to_tensor(x)),
-        "student": lambda: plain.train_on_batch(x, y),
-        "sard": lambda m=distiller(): m.train_on_batch(x, y),
-        "variance": lambda m=distiller(density="variance"): m.train_on_batch(x, y),
-        # The same plain MSE as keras' below, with a trained 1×1 projection.
-        "mse": lambda m=distiller(weighting="uniform", alignment_weight=0.0): m.train_on_batch(x, y),
-        "keras": lambda: reference.train_on_batch(x, y),
+        "teacher": timed(compile_forward(teacher, jit), images),
+        "student": lambda: student.train_on_batch(x, y),
     }
-    t = interleaved_medians(steps, args.repeats)  # train_on_batch returns host floats: synced
-    floor = t["teacher"] + t["student"]
-    rows = [
-        ("teacher inference", t["teacher"]),
-        ("student step, task loss only", t["student"]),
-        ("floor (the two above)", floor),
-        ("SARD: keras_sard.Distiller + SARDLoss() (exact D)", t["sard"]),
-        ('SARD with density="variance"', t["variance"]),
-        ("keras_sard.Distiller, plain MSE on 4 levels", t["mse"]),
-        ("keras.distillation.Distiller, plain MSE on 4 levels", t["keras"]),
-    ]
-    print(f"\n{'one training step':<56}{'ms':>10}")
-    for label, seconds in rows:
-        print(f"{label:<56}{seconds * 1e3:>10.2f}")
+    cut = FeatureTaps(teacher, teacher_levels, "teacher").truncated_model()
+    if "teacher_cut" in args.methods and cut is not None:
+        steps["teacher_cut"] = timed(compile_forward(cut, jit), images)
+
+    def distiller_step(losses):
+        model = Distiller(teacher, student, losses)
+        model.compile(optimizer=optimizer(), jit_compile=jit_compile)
+        return lambda: model.train_on_batch(x, y)
+
+    for method in args.methods:
+        if method in ("teacher", "teacher_cut", "student"):
+            continue
+        if method == "keras":
+            channels = [teacher.get_layer(n).output.shape[-1] for n in teacher_levels]
+            student_channels = [student.get_layer(n).output.shape[-1] for n in student_levels]
+            losses = [
+                projected_feature_mse(t, s, student_channels[i], channels[i], seed=i)
+                for i, (t, s) in enumerate(zip(teacher_levels, student_levels))
+            ]
+            reference = keras.distillation.Distiller(teacher, student, losses)
+            reference.compile(optimizer=optimizer(), loss=SegmentationLoss(), jit_compile=jit_compile)
+            steps["keras"] = lambda m=reference: m.train_on_batch(x, y)
+            continue
+        if method == "sard_variance":
+            losses = distillation_losses("sard", teacher_levels, student_levels, seed=0,
+                                         density="variance")
+        elif method in ("sard", "mgd"):
+            losses = distillation_losses(method, teacher_levels, student_levels, seed=0)
+        else:
+            losses = distillation_losses(method, teacher_levels, student_levels)
+        steps[method] = distiller_step(losses)
+    description = (f"recipe {args.recipe}{' (tiny)' if args.tiny else ''}: teacher "
+                   f"{teacher.count_params() / 1e6:.2f} M parameters "
+                   f"({'none' if cut is None else f'{cut.count_params() / 1e6:.2f} M'} up to its "
+                   f"levels), student {student.count_params() / 1e6:.2f} M")
+    return steps, description
+
+
+def main(argv):
+    args = parse_args(argv)
+    if args.all_backends:
+        return run_all_backends(__file__, argv)
+    if not args.no_memory and any(os.environ.get(k) != v for k, v in PROBE_ENV.items()):
+        # glibc reads these at start: run again with them (see common.PROBE_ENV).
+        os.execve(sys.executable, [sys.executable, *sys.argv], dict(os.environ, **PROBE_ENV))
+    backend = select_backend(args)
+    from keras_sard.models import get_recipe
+
+    try:
+        args.recipe = get_recipe(args.recipe).name
+    except ValueError as error:
+        sys.exit(f"--recipe: {error}")
+    jit = not args.no_jit
+    mode = compile_mode(jit) if backend != "torch" else "eager (jit_compile=False)"
+    print(f"distill_step benchmark: backend {backend}, {mode}; {describe_machine()}")
+    steps, description = build_steps(args, jit)
+    print(f"{description}; {args.classes} classes, batch {args.batch}×{args.image_size}×"
+          f"{args.image_size}×3, AdamW, median of {args.repeats} calls after {args.warmup}")
+
+    times = interleaved_medians(steps, args.repeats, warmup=args.warmup)  # each call syncs
+    memory, how = {}, None
+    if not args.no_memory:
+        for name, call in steps.items():
+            memory[name], how = step_peak_memory(call)
+    floor = times["teacher"] + times["student"]
+
+    print(f"\n{'one call':<52}{'ms':>11}{'× floor':>9}{'peak MiB':>10}")
+    rows = [(name, times[name]) for name in CONTENDERS if name in times]
+    rows.insert(rows.index(("student", times["student"])) + 1, ("floor", floor))
+    for name, seconds in rows:
+        label = "floor: whole teacher + student step" if name == "floor" else CONTENDERS[name]
+        peak = f"{mib(memory[name]):>10.1f}" if memory.get(name) is not None else f"{'-':>10}"
+        print(f"{label:<52}{seconds * 1e3:>11.1f}{seconds / floor:>8.2f}×{peak}")
+    if how:
+        print(f"(peak memory: {how})")
     print()
-    for label, seconds in (("SARD", t["sard"]), ("SARD variance D", t["variance"])):
-        ratio = seconds / floor
-        print(f"ratio {label} / floor: {ratio:.2f}× (goal ≤ {FLOOR_GOAL:.2f}×) "
-              f"{verdict(ratio <= FLOOR_GOAL)}")
-    ratio = t["keras"] / t["sard"]
-    print(f"ratio keras.distillation / SARD: {ratio:.2f}× (goal ≥ {KERAS_GOAL:.1f}×) "
-          f"{verdict(ratio >= KERAS_GOAL)}")
-    print(f"ratio keras.distillation / keras_sard, same plain MSE: {t['keras'] / t['mse']:.2f}× "
-          "(the cost of the machinery alone; no goal)")
+    for name, goal in goals(args.recipe).items():
+        if name in times:
+            ratio = times[name] / floor
+            print(f"ratio {name} / floor: {ratio:.2f}× (goal ≤ {goal:.2f}×) {verdict(ratio <= goal)}")
+    if "keras" in times and "sard" in times:
+        print(f"ratio keras.distillation / SARD: {times['keras'] / times['sard']:.2f}× (no goal)")
+    if args.tiny or args.recipe not in (PAPER_PAIR, "small"):
+        print(f"(the goals are set for the full-size pairs, the paper's {PAPER_PAIR} at 224 px "
+              "and the small pair; a tiny or other run only smoke-tests them)")
     return 0
 
 

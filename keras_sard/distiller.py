@@ -1,14 +1,17 @@
 """The Distiller: a Keras model that trains a student against a frozen teacher.
 
-One training step runs the teacher once (inference mode, no gradient) and the
-student once, reads every tapped feature map from those two passes, and
-minimises
+One training step runs the teacher at most once (inference mode, no
+gradient) and the student once, reads every tapped feature map from those two
+passes, and minimises
 
     L = μ·L_task + Σ (each distillation loss's weighted terms)
 
 over the student's weights and the distillation losses' own (P_S, g_θ, ...).
-The step itself is overridden once per backend in `keras_sard.backend`; the
-rest is shared `keras.ops` code here.
+The teacher runs only as far as the losses read: all of it when a loss reads
+its logits, up to its deepest tapped layers when they read features only (a
+segmenter's decoder is skipped), not at all without a distillation loss.  The
+step itself is overridden once per backend in `keras_sard.backend`; the rest
+is shared `keras.ops` code here.
 
 Example::
 
@@ -45,15 +48,14 @@ from keras_sard.backend import steps
 from keras_sard.losses.base import DistillationLoss, check_weight
 from keras_sard.losses.task import SegmentationLoss, prepare_labels
 from keras_sard.taps import FeatureTaps
+from keras_sard.validation import model_inputs
 
 __all__ = ["Distiller"]
 
 
 def _input_shapes(model):
-    try:
-        return [tuple(t.shape) for t in tree.flatten(model.inputs)]
-    except (AttributeError, ValueError, TypeError):
-        return None
+    inputs = model_inputs(model)
+    return None if inputs is None else [tuple(t.shape) for t in inputs]
 
 
 def _check_inputs_compatible(teacher, student):
@@ -70,6 +72,27 @@ def _check_inputs_compatible(teacher, student):
             f"expects {teacher_shapes}, the student {student_shapes} (batch first, "
             "None = any size)."
         )
+
+
+class _TeacherPass:
+    """What the Distiller runs of the teacher: the teacher itself, a model cut
+    after its tapped layers (`FeatureTaps.truncated_model`), or None.  Held
+    in this plain object, out of Keras' sight: a cut model shares the
+    teacher's layers and weights, is derived again at construction (and so
+    at loading), and must be neither tracked nor saved."""
+
+    __slots__ = ("model",)
+
+    def __init__(self, model):
+        self.model = model
+
+
+def _teacher_pass(teacher, taps, losses):
+    if not losses:
+        return None  # "scratch": nothing reads the teacher
+    if any(loss.teacher_layers is None for loss in losses):
+        return teacher  # its logits are read
+    return taps.truncated_model() or teacher
 
 
 def _output_shape(model, role):
@@ -163,7 +186,9 @@ class Distiller(keras.Model):
     Args:
         teacher: a Keras model (functional or Sequential), already trained.
             It is frozen (``teacher.trainable = False``) and always runs in
-            inference mode.
+            inference mode, only as far as the losses read (see above; a
+            functional or Sequential teacher whose tapped layers are its own
+            top-level layers is cut after them, any other runs whole).
         student: the Keras model to train; same input as the teacher.
         distillation_losses: `keras_sard.losses.DistillationLoss` instances
             (SARD, the baselines, or several at once).  Each names the layers
@@ -249,6 +274,7 @@ class Distiller(keras.Model):
         self._student_taps = FeatureTaps(
             student, [n for loss in losses for n in (loss.student_layers or ())], "student"
         )
+        self._teacher_pass = _TeacherPass(_teacher_pass(teacher, self._teacher_taps, losses))
         self._build_losses()
         names = ["task_loss"] + [n for loss in losses for n in loss.term_names]
         duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -306,15 +332,20 @@ class Distiller(keras.Model):
         return self.student(inputs, training=training)
 
     def compute_distillation(self, x, y=None, sample_weight=None, training=False):
-        """One teacher and one student forward pass and every loss term.
+        """One teacher pass (as far as the losses read; none without a
+        distillation loss), one student forward pass and every loss term.
 
         Returns ``(total, terms, student_logits)`` with `terms` a dict of
         float32 scalars (weights applied) whose sum is `total`.
         """
-        with steps.inference_scope(), self._teacher_taps.record() as teacher_features:
-            teacher_logits = self.teacher(x, training=False)
-        teacher_logits = ops.stop_gradient(teacher_logits)
-        teacher_features = {k: ops.stop_gradient(v) for k, v in teacher_features.items()}
+        teacher_logits, teacher_features = None, {}
+        teacher = self._teacher_pass.model
+        if teacher is not None:
+            with steps.inference_scope(), self._teacher_taps.record() as teacher_features:
+                outputs = teacher(x, training=False)
+            if teacher is self.teacher:
+                teacher_logits = ops.stop_gradient(outputs)
+            teacher_features = {k: ops.stop_gradient(v) for k, v in teacher_features.items()}
         with self._student_taps.record() as student_features:
             student_logits = self.student(x, training=training)
 

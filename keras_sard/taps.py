@@ -4,7 +4,8 @@
 they return while the model runs once — so a distiller needs no second
 forward pass and no rebuilt feature-extractor model, and it works for
 functional, sequential and subclassed models alike, on every backend, eager
-or traced.
+or traced.  `FeatureTaps.truncated_model()` gives the model cut after the
+tapped layers, for a caller that needs nothing past them.
 
 Names:
 
@@ -29,6 +30,8 @@ Example::
 import contextlib
 import difflib
 
+import keras
+
 __all__ = ["FeatureTaps", "find_layer"]
 
 
@@ -47,6 +50,18 @@ def _direct_child(layer, name):
         if child.name == name:
             return child
     return None
+
+
+def _runs_its_graph(model):
+    """Whether calling `model` runs exactly its functional graph: a functional
+    or Sequential model whose `call` is Keras' own (not overridden)."""
+    call = type(model).call
+    return any(
+        cls.__dict__.get("call") is call
+        and cls.__name__ in ("Functional", "Sequential")
+        and cls.__module__.startswith("keras.")
+        for cls in type(model).__mro__
+    )
 
 
 def find_layer(model, name, role="model"):
@@ -110,6 +125,39 @@ class FeatureTaps:
 
     def __bool__(self):
         return bool(self.layers)
+
+    def truncated_model(self):
+        """A functional model from the model's inputs to the tapped layers'
+        outputs, sharing the model's layers and weights: the model run only as
+        far as the taps need (what lies after them, e.g. a segmenter's decoder,
+        is left out).  None where the model's own graph does not reach every
+        tapped layer exactly once — a subclassed model, a layer nested inside
+        another layer or model, a layer called more than once — or when
+        nothing is tapped; run the whole model there.
+
+        Running it inside `record()` fills the dict as running the model
+        would, with the same values.
+        """
+        layers = list(self.layers.values())
+        if not layers or not _runs_its_graph(self.model):
+            return None
+        top_level = {id(layer) for layer in self.model.layers}
+        if any(id(layer) not in top_level or len(layer._inbound_nodes) != 1 for layer in layers):
+            return None
+        try:
+            inputs = self.model.input
+        except AttributeError:  # Sequential
+            inputs = self.model.inputs
+            inputs = inputs[0] if len(inputs) == 1 else inputs
+        try:
+            return keras.Model(
+                inputs,
+                [layer.output for layer in layers],
+                name=f"{self.model.name}_to_taps",
+                dtype=self.model.dtype_policy,
+            )
+        except (ValueError, AttributeError):  # not connected to the inputs
+            return None
 
     def output_shapes(self):
         """Static output shapes of the tapped layers where the model's graph

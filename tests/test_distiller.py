@@ -8,7 +8,7 @@ import pytest
 
 from helpers import tiny_batch, tiny_segmenter, to_numpy
 from keras_sard import Distiller
-from keras_sard.losses import SARDLoss
+from keras_sard.losses import LogitKD, MaskedGenerativeKD, SARDLoss
 from keras_sard.metrics import BoundaryIoU, MeanIoU
 
 BACKEND = keras.backend.backend()
@@ -73,6 +73,81 @@ def test_one_teacher_and_one_student_forward_per_step(rng):
     teacher_count.calls = student_count.calls = 0
     distiller.evaluate(x, y, batch_size=3, verbose=0)  # 2 steps
     assert (teacher_count.calls, student_count.calls) == (2, 2)
+
+
+def count_calls(layer):
+    """Count the runs of `layer` (in Python: once per eager call) in a list."""
+    calls = []
+    original = layer.call
+
+    def call(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    object.__setattr__(layer, "call", call)
+    return calls
+
+
+def mgd():
+    return MaskedGenerativeKD(["teacher_level_2"], ["student_level_2"], seed=1)
+
+
+LOSSES = {
+    "scratch": lambda: [],
+    "sard": lambda: [sard()],
+    "mgd": lambda: [mgd()],
+    "kd": lambda: [LogitKD()],
+    "sard+kd": lambda: [sard(), LogitKD()],
+}
+
+
+@pytest.mark.parametrize("method", LOSSES)
+def test_teacher_runs_only_as_far_as_the_losses_read(method, rng):
+    # Features only: up to the deepest tap, never the head; logits: the whole
+    # teacher once; no distillation loss: no teacher at all.
+    teacher = tiny_segmenter("teacher", 8)
+    stem = count_calls(teacher.get_layer("teacher_level_1"))
+    head = count_calls(teacher.get_layer("teacher_logits"))
+    distiller = compile_(make_distiller(LOSSES[method](), teacher=teacher), run_eagerly=True)
+    x, y = tiny_batch(rng, n=6)
+    distiller.fit(x[:2], y[:2], batch_size=2, epochs=1, verbose=0)  # builds the metrics
+    stem.clear()
+    head.clear()
+    distiller.fit(x, y, batch_size=2, epochs=1, verbose=0)  # 3 steps
+    distiller.evaluate(x, y, batch_size=3, verbose=0)  # 2 steps
+    steps = 0 if method == "scratch" else 5
+    assert (len(stem), len(head)) == (steps, steps if "kd" in method else 0)
+
+
+def test_teacher_cut_after_its_taps_gives_the_whole_teachers_numbers(rng):
+    teacher = tiny_segmenter("teacher", 8)
+    head = count_calls(teacher.get_layer("teacher_logits"))
+    inputs = keras.Input((16, 16, 3))
+    # Its levels nested one model deeper: a teacher the Distiller runs whole.
+    whole = keras.Model(inputs, teacher(inputs), name="teacher_whole")
+    x, y = tiny_batch(rng, n=8)
+
+    def run(teacher):
+        keras.utils.set_random_seed(1)  # the same student and heads
+        distiller = Distiller(teacher, tiny_segmenter("student", 4), [sard(), mgd()])
+        compile_(distiller, optimizer=keras.optimizers.SGD(0.05))
+        head.clear()
+        before = distiller.evaluate(x, y, batch_size=4, verbose=0, return_dict=True)
+        history = distiller.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history
+        after = distiller.evaluate(x, y, batch_size=4, verbose=0, return_dict=True)
+        return before, history, after, [to_numpy(w) for w in distiller.student.weights], len(head)
+
+    cut = run(teacher)
+    full = run(whole)
+    assert cut[-1] == 0 and full[-1] > 0  # the head ran in the whole teacher only
+    for key, value in full[0].items():
+        np.testing.assert_allclose(cut[0][key], value, rtol=1e-5, atol=1e-7, err_msg=key)
+    for key, values in full[1].items():
+        np.testing.assert_allclose(cut[1][key], values, rtol=1e-5, atol=1e-7, err_msg=key)
+    for key, value in full[2].items():
+        np.testing.assert_allclose(cut[2][key], value, rtol=1e-5, atol=1e-7, err_msg=key)
+    for got, expected in zip(cut[3], full[3]):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_only_student_and_heads_train_teacher_is_untouched(rng):
@@ -210,6 +285,39 @@ def test_save_load_evaluate_same_numbers_and_student_alone(tmp_path, rng):
     # The loaded distiller trains on.
     history = loaded.fit(x, y, batch_size=4, epochs=1, verbose=0).history
     assert np.all(np.isfinite(history["loss"]))
+
+
+def saved_arrays(path):
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(path) as archive:
+        config = archive.read("config.json").decode()
+        weights = h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
+        names = []
+        weights.visititems(lambda name, item: names.append(name) if isinstance(item, h5py.Dataset) else None)
+    return config, names
+
+
+def test_saving_stores_the_teacher_once_not_its_cut_model(tmp_path, rng):
+    teacher = tiny_segmenter("teacher", 8)
+    inputs = keras.Input((16, 16, 3))
+    whole = keras.Model(inputs, teacher(inputs), name="teacher_whole")
+    files = {}
+    for label, model in (("cut", teacher), ("whole", whole)):
+        distiller = compile_(make_distiller(teacher=model))
+        distiller.fit(*tiny_batch(rng, n=2), batch_size=2, epochs=1, verbose=0)
+        files[label] = str(tmp_path / f"{label}.keras")
+        distiller.save(files[label])
+    config, names = saved_arrays(files["cut"])
+    assert "to_taps" not in config and not any("to_taps" in n or "teacher_pass" in n for n in names)
+    assert len(names) == len(saved_arrays(files["whole"])[1])  # the same arrays, nothing extra
+    loaded = keras.saving.load_model(files["cut"])
+    head = count_calls(loaded.teacher.get_layer("teacher_logits"))
+    loaded.evaluate(*tiny_batch(rng, n=2), verbose=0)  # compiled: counts the traced calls
+    assert head == []  # cut again after loading
 
 
 class StopAfterEpoch(keras.callbacks.Callback):

@@ -252,6 +252,41 @@ def test_sard_loss_round_trip(tmp_path, rng):
         np.testing.assert_allclose(to_numpy(after[key]), to_numpy(before[key]), rtol=1e-6)
 
 
+def test_sard_loss_takes_its_structure_defaults_from_structure_weights():
+    """StructureWeights' signature is the one home of the structure map's
+    defaults: SARDLoss forwards its arguments and restates none."""
+    import inspect
+
+    from keras_sard.losses.sard import STRUCTURE_ARGUMENTS
+
+    loss = SARDLoss(["a"], ["b"])
+    defaults = StructureWeights().get_config()
+    assert {k: loss.get_config()[k] for k in STRUCTURE_ARGUMENTS} == {
+        k: defaults[k] for k in STRUCTURE_ARGUMENTS}
+    assert {"beta_edge", "radius", "padding", "scales"} <= set(STRUCTURE_ARGUMENTS)
+    assert not set(STRUCTURE_ARGUMENTS) & set(inspect.signature(SARDLoss).parameters)
+    assert SARDLoss(["a"], ["b"], radius=3, eps=1e-6).structure.get_config()["eps"] == 1e-6
+
+
+def test_sard_loss_loads_configs_saved_before_structure_arguments_were_forwarded():
+    old = {"name": "sard", "trainable": True, "dtype": "float32", "teacher_layers": ["a"],
+           "student_layers": ["b"], "feature_weight": 1.0, "alignment_weight": 0.5,
+           "weighting": "structure", "levels": None, "teacher_projection": "identity",
+           "alpha": 0.5, "hidden_channels": 8, "seed": 3, "channel_reduction": "mean",
+           "denoiser_input": "concat", "beta_edge": 2.0, "beta_corner": 0.0,
+           "beta_density": 1.0, "scales": [1, 2], "sigma0": 4.0, "radius": 2,
+           "density": "exact", "normalize": "mean", "padding": "zero"}
+    loss = SARDLoss.from_config(old)
+    assert (loss.structure.beta_corner, loss.structure.radius, loss.structure.padding) == (
+        0.0, 2, "zero")
+    assert SARDLoss.from_config(loss.get_config()).get_config() == loss.get_config()
+
+
+def test_denoising_head_keeps_its_registered_name():
+    """Old .keras files name g_θ and MGD's generator 'keras_sard>DenoisingHead'."""
+    assert keras.saving.get_registered_name(DenoisingHead) == "keras_sard>DenoisingHead"
+
+
 def test_denoising_head_round_trip(tmp_path, rng):
     head = DenoisingHead(3, hidden_channels=5)
     x = rng.normal(size=(1, 5, 5, 6)).astype("float32")
@@ -325,3 +360,24 @@ def test_noise_stream_resumes_after_saving(tmp_path, rng):
     model.save(path)
     loaded = keras.saving.load_model(path)
     np.testing.assert_array_equal(to_numpy(loaded([teacher, teacher])), to_numpy(model([teacher, teacher])))
+
+
+def test_hidden_channels_default_is_min_128_and_the_teacher_channels():
+    # g_θ no wider than the teacher: a 16-channel teacher gets a 16-wide head.
+    loss = SARDLoss(["a", "b"], ["c", "d"], seed=0)
+    loss.build([(2, 8, 8, 16), (2, 4, 4, 192)], [(2, 8, 8, 4), (2, 4, 4, 8)])
+    assert [da.denoiser.hidden_channels for da in loss.alignment] == [16, 128]
+    assert loss.alignment[0].denoiser.hidden.kernel.shape == (3, 3, 32, 16)
+    config = loss.get_config()
+    assert config["hidden_channels"] is None  # "auto" is what is saved, not a width
+    restored = SARDLoss.from_config(config)
+    restored.build([(2, 8, 8, 16), (2, 4, 4, 192)], [(2, 8, 8, 4), (2, 4, 4, 8)])
+    assert [v.shape for v in restored.weights] == [v.shape for v in loss.weights]
+    # An explicit width (and a config saved before the default changed) is kept.
+    old = SARDLoss.from_config(dict(config, hidden_channels=128))
+    old.build([(2, 8, 8, 16), (2, 4, 4, 192)], [(2, 8, 8, 4), (2, 4, 4, 8)])
+    assert [da.denoiser.hidden_channels for da in old.alignment] == [128, 128]
+    single = DistributionAlignmentLoss(seed=0)
+    single.build((1, 4, 4, 300), (1, 4, 4, 300))
+    assert single.denoiser.hidden_channels == 128
+    assert DistributionAlignmentLoss.from_config(single.get_config()).hidden_channels is None
