@@ -60,6 +60,11 @@ pass and every loss unchanged; a prototype, `SplitBatchDistiller` below)
 should remove the harm: SARD and CWD ``4L4U_split`` − ``4L``, BatchNorm
 students, seeds 0–4. (Scratch ``4L4U_split`` would be scratch ``4L`` exactly.)
 
+Run so far (docs/unlabelled.md has the numbers): protocol 1, seeds 0–4;
+``sard_4L4U_split`` and ``cwd_4L``, seeds 0–2 (a 10-minute budget; run from
+the library as protocol 1 ran it, before the structure-map defaults
+changed); ``cwd_4L4U_split`` and protocol 2 (GroupNorm) not run.
+
 Each call runs some arms for some seeds and appends to
 ``<out>/results.jsonl`` (a run already there is skipped); ``--report``
 prints the table. One seed of every arm takes ~5 min on 2 busy CPU cores
