@@ -202,33 +202,6 @@ def conclusion(mean, half, first, second, n):
 # ----------------------------------------------------------------------------
 
 
-def student_task(task, labelled, unlabelled=None, ratio=0.5):
-    """`task` with `labelled` as its training images, and `unlabelled`
-    images (labels dropped) mixed into every training batch at `ratio`."""
-    from keras_sard.data import make_pipeline
-    from keras_sard.data.replay import rebuilt_each_iteration
-    from keras_sard.training import Task
-
-    if unlabelled is None:
-        return dataclasses.replace(task, train=labelled)
-
-    @dataclasses.dataclass(frozen=True)
-    class MixedTask(Task):
-        # Task.train_batches with the unlabelled images mixed in (same
-        # signature: training resumes a run with `skip`).
-        def train_batches(self, batch_size, seed=0, skip=0):
-            def build():
-                return make_pipeline(self.train, batch_size, training=True,
-                                     crop_size=self.image_size, seed=seed, repeat=True,
-                                     cache=self.cache, scale_range=None,
-                                     unlabelled=unlabelled,
-                                     unlabelled_ratio=ratio).skip(skip)
-
-            return rebuilt_each_iteration(build)
-
-    return MixedTask(task.name, labelled, task.val, task.image_size, task.cache)
-
-
 def weights_checksum(model):
     import keras
     import numpy as np
@@ -256,9 +229,10 @@ def recalibrate(model, task, settings, seed):
     return recalibrate_batchnorm(model, batches, num_batches=settings.recalibration_batches)
 
 
-def train_student(teacher, recipe, task, method, settings, seed, recalibration_task):
-    """One student of `method` for `seed`: built from the seed, distilled,
-    BatchNorm re-estimated, scored.  Returns its record."""
+def train_student(teacher, recipe, task, method, settings, seed, unlabelled=None):
+    """One student of `method` for `seed`: built from the seed, distilled
+    (with `unlabelled` images mixed into every batch, if given), BatchNorm
+    re-estimated on `task`'s labelled batches, scored.  Returns its record."""
     import keras
 
     from keras_sard.training import distill, evaluate
@@ -268,10 +242,11 @@ def train_student(teacher, recipe, task, method, settings, seed, recalibration_t
     checksum = weights_checksum(student)
     start = time.perf_counter()
     distill(teacher, student, task, method, schedule_for(settings, settings.student_steps),
-            recipe.teacher_layers, recipe.student_layers, seed=seed, verbose=0)
+            recipe.teacher_layers, recipe.student_layers, seed=seed, verbose=0,
+            unlabelled=unlabelled, unlabelled_ratio=settings.unlabelled_ratio)
     train_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    recalibrate(student, recalibration_task, settings, seed)
+    recalibrate(student, task, settings, seed)
     scores = evaluate(student, task.val, settings.batch_size)
     score_seconds = time.perf_counter() - start
     del student
@@ -413,14 +388,13 @@ def main(argv):
     val = synthetic(settings.val_images, "val")
     teacher_task = Task("synthetic", teacher_data, val, size, cache=True)
     labelled = synthetic(settings.labelled_images, "train")  # images 0..n-1 of teacher_data
-    students = student_task(teacher_task, labelled)
-    arms = {"labelled only": students}
+    students = dataclasses.replace(teacher_task, train=labelled)
+    arms = {"labelled only": None}  # arm -> the unlabelled images mixed in
     if args.unlabelled:
         from keras_sard.data.unlabelled import split_labelled
 
-        _, unlabelled = split_labelled(teacher_data, settings.labelled_images)
-        arms["labelled + unlabelled"] = student_task(teacher_task, labelled, unlabelled,
-                                                      settings.unlabelled_ratio)
+        _, arms["labelled + unlabelled"] = split_labelled(teacher_data,
+                                                          settings.labelled_images)
         print(f"unlabelled: train images {settings.labelled_images}..."
               f"{settings.teacher_images - 1}, labels dropped, ratio "
               f"{settings.unlabelled_ratio} of each batch")
@@ -462,10 +436,11 @@ def main(argv):
           f"{'s/step':>9}{'score s':>9}", flush=True)
     records, checksums = {}, {}
     for seed in args.seeds:
-        for arm, task in arms.items():
+        for arm, unlabelled in arms.items():
             methods = LABELLED_METHODS if arm == "labelled only" else UNLABELLED_METHODS
             for method in methods:
-                record = train_student(teacher, recipe, task, method, settings, seed, students)
+                record = train_student(teacher, recipe, students, method, settings, seed,
+                                       unlabelled)
                 record["arm"] = arm
                 records[arm, method, seed] = record
                 checksums.setdefault(seed, set()).add(round(record["init_checksum"], 3))
