@@ -34,8 +34,8 @@ student.  A run stopped by SIGTERM (``timeout``) prints the calls that
 ended.
 
     python benchmarks/distill_step.py --quick                       # small pair, smoke run
-    python benchmarks/distill_step.py --recipe swin_l->swin_t --all-backends
-    python benchmarks/distill_step.py --recipe swin_l->swin_t --tiny --quick
+    python benchmarks/distill_step.py --recipe "swin_l->swin_t" --all-backends
+    python benchmarks/distill_step.py --recipe "swin_l->swin_t" --tiny --quick
 """
 
 import argparse
