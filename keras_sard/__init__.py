@@ -1,22 +1,25 @@
 """keras_sard: Structure-Aware Representation Distillation for Keras 3.
 
-The core (structure maps, losses, methods, metrics) is imported with the package;
-the heavier submodules (data, models, export, visualize, callbacks) load on
-first access.
+Every name loads on first access (``keras_sard.Distiller``,
+``keras_sard.losses``, ``keras_sard.training`` ...): ``import keras_sard``
+imports neither Keras nor TensorFlow, so the command line can still choose
+Keras' backend (``keras-sard --backend jax``).
+
+>>> import keras_sard
+>>> keras_sard.methods.parse_method("sard+kd")
+('sard', 'kd')
 """
 
-import importlib
-
-from keras_sard import losses, methods, metrics, structure
-from keras_sard.distiller import Distiller
+from keras_sard.lazy import lazy_exports
 
 __version__ = "0.1.0"
 __all__ = ["Distiller", "losses", "methods", "metrics", "structure"]
 
-_LAZY_SUBMODULES = ("data", "models", "export", "visualize", "callbacks", "cli")
+_SUBMODULES = ("callbacks", "cli", "data", "distiller", "export", "losses", "maps", "methods",
+               "metrics", "models", "schedules", "structure", "tables", "taps", "training",
+               "validation", "visualize")
 
-
-def __getattr__(name):
-    if name in _LAZY_SUBMODULES:
-        return importlib.import_module(f"keras_sard.{name}")
-    raise AttributeError(f"module 'keras_sard' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "Distiller": "keras_sard.distiller",
+    **{name: f"keras_sard.{name}" for name in _SUBMODULES},
+})

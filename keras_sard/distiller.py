@@ -48,15 +48,14 @@ from keras_sard.backend import steps
 from keras_sard.losses.base import DistillationLoss, check_weight
 from keras_sard.losses.task import SegmentationLoss, prepare_labels
 from keras_sard.taps import FeatureTaps
+from keras_sard.validation import model_inputs
 
 __all__ = ["Distiller"]
 
 
 def _input_shapes(model):
-    try:
-        return [tuple(t.shape) for t in tree.flatten(model.inputs)]
-    except (AttributeError, ValueError, TypeError):
-        return None
+    inputs = model_inputs(model)
+    return None if inputs is None else [tuple(t.shape) for t in inputs]
 
 
 def _check_inputs_compatible(teacher, student):

@@ -22,17 +22,10 @@ import math
 import keras
 from keras import ops
 
-from keras_sard.losses.task import prepare_labels, resize_logits
+from keras_sard.maps import predicted_labels, prepare_labels
+from keras_sard.validation import IGNORE_LABEL, check_ignore_label, check_num_classes, check_number
 
 __all__ = ["MeanIoU", "BoundaryIoU", "predicted_labels", "boundary_band", "band_width"]
-
-
-def predicted_labels(logits, size):
-    """Class ids (B, H, W) int32 from logits: argmax, or logit > 0 for one channel."""
-    logits = resize_logits(logits, size)
-    if logits.shape[-1] == 1:
-        return ops.cast(logits[..., 0] > 0, "int32")
-    return ops.cast(ops.argmax(logits, axis=-1), "int32")
 
 
 def _one_hot_in_range(ids, num_classes):
@@ -40,19 +33,6 @@ def _one_hot_in_range(ids, num_classes):
     in no class.  (Torch's one_hot raises on such ids; −1 gives zeros.)"""
     in_range = ops.logical_and(ids >= 0, ids < num_classes)
     return ops.one_hot(ops.where(in_range, ids, -1), num_classes, dtype="float32")
-
-
-def _check_ignore_label(ignore_label):
-    if ignore_label is not None and (isinstance(ignore_label, bool) or not isinstance(ignore_label, int)):
-        raise ValueError(f"`ignore_label` must be an integer or None; got {ignore_label!r}.")
-
-
-def _check_num_classes(num_classes):
-    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
-        raise ValueError(
-            f"`num_classes` must be an integer ≥ 2 (binary segmentation is 2: "
-            f"background and foreground); got {num_classes!r}."
-        )
 
 
 @keras.saving.register_keras_serializable(package="keras_sard")
@@ -68,9 +48,9 @@ class MeanIoU(keras.metrics.MeanIoU):
         ignore_label: label value left out (255).
     """
 
-    def __init__(self, num_classes, ignore_label=255, name="miou", dtype=None):
-        _check_num_classes(num_classes)
-        _check_ignore_label(ignore_label)
+    def __init__(self, num_classes, ignore_label=IGNORE_LABEL, name="miou", dtype=None):
+        num_classes = check_num_classes(num_classes)
+        ignore_label = check_ignore_label(ignore_label)
         super().__init__(
             num_classes=num_classes,
             name=name,
@@ -134,15 +114,12 @@ class BoundaryIoU(keras.metrics.Metric):
         dilation_ratio: band width as a fraction of the image diagonal (0.02).
     """
 
-    def __init__(self, num_classes, ignore_label=255, dilation_ratio=0.02, name="biou", dtype=None):
+    def __init__(self, num_classes, ignore_label=IGNORE_LABEL, dilation_ratio=0.02, name="biou",
+                 dtype=None):
         super().__init__(name=name, dtype=dtype)
-        _check_num_classes(num_classes)
-        _check_ignore_label(ignore_label)
-        if not (isinstance(dilation_ratio, (int, float)) and 0 <= dilation_ratio < math.inf):
-            raise ValueError(f"`dilation_ratio` must be a finite number ≥ 0; got {dilation_ratio!r}.")
-        self.num_classes = num_classes
-        self.ignore_label = ignore_label
-        self.dilation_ratio = float(dilation_ratio)
+        self.num_classes = check_num_classes(num_classes)
+        self.ignore_label = check_ignore_label(ignore_label)
+        self.dilation_ratio = check_number(dilation_ratio, "dilation_ratio")
         self.intersection = self.add_variable((num_classes,), initializer="zeros", name="intersection")
         self.union = self.add_variable((num_classes,), initializer="zeros", name="union")
 

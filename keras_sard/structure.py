@@ -32,6 +32,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_sard.validation import check_choice
+
 __all__ = [
     "sobel_gradients",
     "gaussian_smooth",
@@ -51,9 +53,17 @@ DENSITY_METHODS = ("exact", "variance")
 # normalize="mean" would otherwise blow their round-off up into weights.
 FLOAT32_RESOLUTION = 1e-6
 NORMALIZATIONS = ("mean", None)
-# How the Sobel and Gaussian filters see beyond the border: "reflect" in
-# NumPy's sense (the default; the edge pixel not repeated), or "zero".
-PADDINGS = ("reflect", "zero")
+# How the Sobel and Gaussian filters see beyond the border, in NumPy's names
+# (`np.pad(mode=...)`): "symmetric" (the default; the edge pixel repeated,
+# SciPy's mode="reflect"), "reflect" (the edge pixel not repeated, SciPy's
+# mode="mirror"), or "zero".  Both reflections repeat where the padding is
+# wider than the map, as np.pad does.
+PADDINGS = ("symmetric", "reflect", "zero")
+DEFAULT_PADDING = "symmetric"
+# σ of the multi-scale E (feature-map pixels) and σ0 of its weights exp(−σ/σ0);
+# scales=None is the single-scale E.
+DEFAULT_SCALES = (1.0, 2.0, 4.0, 8.0)
+DEFAULT_SIGMA0 = 4.0
 
 
 # ----------------------------------------------------------------------------
@@ -72,44 +82,66 @@ def _as_features(features, name="features"):
     return ops.stop_gradient(ops.cast(features, "float32"))
 
 
-def _reflect_indices(size, pad):
-    """Indices of a reflect-padded axis, in NumPy's sense (edge not repeated).
+def _padded_indices(size, pad, padding):
+    """Indices of an axis of length `size` padded by `pad` on each side by
+    reflection: ``"symmetric"`` (the edge repeated) or ``"reflect"`` (not
+    repeated), as ``np.pad(mode=padding)`` indexes it.
 
-    Padding wider than the axis reflects again, as ``np.pad(mode="reflect")``
-    does; an axis of length 1 repeats its only element.
+    Padding wider than the axis reflects again, as np.pad does; under
+    ``"reflect"`` an axis of length 1 repeats its only element.  `size` may be
+    a tensor (a dynamic shape).
     """
-    if isinstance(size, int):
-        index = np.arange(-pad, size + pad)
-        period = max(2 * size - 2, 1)
-        index = np.mod(index, period)
-        return np.where(index >= size, period - index, index).astype("int32")
-    index = ops.arange(-pad, size + pad, dtype="int32")
-    period = ops.maximum(2 * size - 2, 1)
-    index = ops.mod(index, period)
-    return ops.where(index >= size, period - index, index)
-
-
-def check_choice(value, choices, argument):
-    """`value` if it is one of `choices`, else a ValueError naming `argument`
-    (the arguments here and in the losses that pick a reading or a method)."""
-    if value not in choices:
-        raise ValueError(f"`{argument}` must be one of {choices}; got {value!r}.")
-    return value
+    static = isinstance(size, int)
+    xp = np if static else ops
+    index = np.arange(-pad, size + pad) if static else ops.arange(-pad, size + pad, dtype="int32")
+    if padding == "symmetric":
+        period = 2 * size
+        index = xp.mod(index, period)
+        index = xp.where(index >= size, period - 1 - index, index)
+    else:
+        period = xp.maximum(2 * size - 2, 1)
+        index = xp.mod(index, period)
+        index = xp.where(index >= size, period - index, index)
+    return index.astype("int32") if static else index
 
 
 def _validate_padding(padding):
     return check_choice(padding, PADDINGS, "padding")
 
 
+def _reflect_axis(x, axis, pad, padding):
+    """Pad one axis of `x` by `pad` on each side by reflection (`_padded_indices`).
+
+    A static axis is padded with slices of x, reversed where the reflection
+    runs backwards, and one concatenation (a gather along an inner axis is
+    slow on PyTorch); a dynamic one by a gather.
+    """
+    size = x.shape[axis]
+    if not isinstance(size, int):
+        return ops.take(x, _padded_indices(ops.shape(x)[axis], pad, padding), axis=axis)
+    index = [int(i) for i in _padded_indices(size, pad, padding)]
+    pieces, start = [], 0
+    while start < len(index):
+        end, step = start + 1, 0
+        if end < len(index) and abs(index[end] - index[start]) == 1:
+            step = index[end] - index[start]
+            while end < len(index) and index[end] - index[end - 1] == step:
+                end += 1
+        low, high = sorted((index[start], index[end - 1]))
+        piece = x[(slice(None),) * axis + (slice(low, high + 1),)]
+        pieces.append(ops.flip(piece, axis=axis) if step < 0 else piece)
+        start = end
+    return ops.concatenate(pieces, axis=axis)
+
+
 def _pad(x, pad_h, pad_w, padding):
     """Pad the two spatial axes of a (B, H, W, C) tensor by reflection or zeros."""
     if padding == "zero":
         return ops.pad(x, [(0, 0), (pad_h, pad_h), (pad_w, pad_w), (0, 0)])
-    height, width = ops.shape(x)[1], ops.shape(x)[2]
     if pad_h:
-        x = ops.take(x, _reflect_indices(height, pad_h), axis=1)
+        x = _reflect_axis(x, 1, pad_h, padding)
     if pad_w:
-        x = ops.take(x, _reflect_indices(width, pad_w), axis=2)
+        x = _reflect_axis(x, 2, pad_w, padding)
     return x
 
 
@@ -118,14 +150,17 @@ def _pad(x, pad_h, pad_w, padding):
 # ----------------------------------------------------------------------------
 
 
-def sobel_gradients(features, padding="reflect"):
+def sobel_gradients(features, padding=DEFAULT_PADDING):
     """Per-channel Sobel derivatives, scaled by 1/8.
 
     Returns ``(gx, gy)``, each shaped like ``features``: ``gx`` along the width
     (axis 2), ``gy`` along the height (axis 1).  The 1/8 makes them estimate a
-    per-pixel derivative (a ramp of slope 1 gives 1).  ``padding="reflect"``
-    (NumPy's sense) keeps the border free of edges that are not in the map;
-    ``"zero"`` pads with zeros.
+    per-pixel derivative (a ramp of slope 1 gives 1).  `padding`, in NumPy's
+    names: ``"symmetric"`` (the default) repeats the edge pixel, so the
+    derivative across the border is the one-sided difference (half of it: a
+    ramp of slope 1 gives 0.5 on its border); ``"reflect"`` does not repeat
+    it, so that derivative is exactly 0 (and C vanishes on the border);
+    ``"zero"`` pads with zeros, which invents an edge all around the map.
     """
     x = _as_features(features)
     p = _pad(x, 1, 1, _validate_padding(padding))
@@ -143,27 +178,56 @@ def _gaussian_kernel(sigma):
     return (kernel / kernel.sum()).astype("float32"), radius
 
 
-def gaussian_smooth(features, sigma, padding="reflect"):
+def _blur_matrix(size, sigma, padding):
+    """The 1-D Gaussian blur of an axis of length `size`, its padding folded
+    in, as a (size, size) matrix: row i holds the kernel's weight of each
+    padded entry i − r … i + r at the entry of the axis it copies (none for a
+    zero).  `size` may be a tensor (a dynamic shape)."""
+    kernel, radius = _gaussian_kernel(sigma)
+    static = isinstance(size, int)
+    xp = np if static else ops
+    entries = np.arange(size) if static else ops.arange(0, size, dtype="int32")
+    taps = np.arange(2 * radius + 1)
+    if padding == "zero":
+        source = entries[:, None] + (taps - radius)[None, :]  # out of range: matches nothing
+    else:
+        source = xp.take(_padded_indices(size, radius, padding), entries[:, None] + taps[None, :])
+    hits = xp.equal(source[:, :, None], entries[None, None, :])  # (size, taps, size)
+    if not static:
+        hits = ops.cast(hits, "float32")
+    return xp.sum(hits * kernel[None, :, None], axis=1)
+
+
+def gaussian_smooth(features, sigma, padding=DEFAULT_PADDING):
     """Separable Gaussian blur of each channel, radius ``ceil(3σ)``.
 
-    The kernel sums to 1; with ``padding="reflect"`` borders are reflected
-    (repeatedly where the map is smaller than the radius), so a constant map
-    stays constant; ``"zero"`` pads with zeros.
+    The kernel sums to 1; with ``padding="symmetric"`` (the default) or
+    ``"reflect"`` borders are reflected (repeatedly where the map is smaller
+    than the radius, as ``np.pad`` does), so a constant map stays constant
+    (to float32 rounding); ``"zero"`` pads with zeros.
+
+    Each axis is blurred as one matrix product with `_blur_matrix` (padding
+    folded in): H (or W) multiply-adds per value instead of the kernel's
+    2r+1, but a matrix product on every backend, where XLA's depthwise
+    convolution on a CPU ran about 50× slower.
     """
     _validate_padding(padding)
     if not sigma > 0:
         raise ValueError(f"`sigma` must be > 0; got {sigma}.")
     x = _as_features(features)
-    channels = x.shape[-1]
-    kernel, radius = _gaussian_kernel(float(sigma))
-    size = kernel.shape[0]
-    column = np.tile(kernel.reshape(size, 1, 1, 1), (1, 1, channels, 1))
-    row = np.tile(kernel.reshape(1, size, 1, 1), (1, 1, channels, 1))
-    x = ops.depthwise_conv(_pad(x, radius, 0, padding), column, padding="valid")
-    return ops.depthwise_conv(_pad(x, 0, radius, padding), row, padding="valid")
+    batch, height, width = ops.shape(x)[0], ops.shape(x)[1], ops.shape(x)[2]
+    channels = x.shape[3]
+    # Plain (broadcast) matrix products on reshaped views, which keep the
+    # result contiguous: an einsum's permuted result made every later
+    # elementwise op several times slower on PyTorch.
+    along_h = _blur_matrix(height, float(sigma), padding)
+    x = ops.matmul(along_h, ops.reshape(x, (batch, height, -1)))  # (B, H, W·C)
+    along_w = _blur_matrix(width, float(sigma), padding)
+    x = ops.matmul(along_w, ops.reshape(x, (-1, width, channels)))  # (B·H, W, C)
+    return ops.reshape(x, (batch, height, width, channels))
 
 
-def structure_tensor(features, padding="reflect"):
+def structure_tensor(features, padding=DEFAULT_PADDING):
     """The channel-summed structure tensor (Eq. 16): ``(Jxx, Jxy, Jyy)``.
 
     Each is ``(batch, height, width)``; `padding` as `sobel_gradients`.
@@ -171,7 +235,7 @@ def structure_tensor(features, padding="reflect"):
     return _gradients_and_tensor(features, padding)[2:]
 
 
-def _gradients_and_tensor(features, padding="reflect"):
+def _gradients_and_tensor(features, padding=DEFAULT_PADDING):
     gx, gy = sobel_gradients(features, padding)
     return (
         gx,
@@ -226,16 +290,19 @@ def _validate_scales(scales, sigma0):
     return scales
 
 
-def edge_strength(features, scales=None, sigma0=4.0, padding="reflect"):
-    """The edge term E = λ1 − λ2 (Eq. 19), or its multi-scale sum (Eq. 20–21).
+def edge_strength(features, scales=DEFAULT_SCALES, sigma0=DEFAULT_SIGMA0,
+                  padding=DEFAULT_PADDING):
+    """The multi-scale edge term (Eq. 20–21), or the single-scale E = λ1 − λ2 (Eq. 19).
 
     Args:
         features: (B, H, W, C) teacher features.
-        scales: None for the single-scale E of the main text; a sequence of
-            Gaussian σ (feature-map pixels), e.g. ``(1, 2, 4, 8)``, for
-            ``E = Σσ exp(−σ/σ0)·E_σ`` with E_σ computed on smoothed features.
-        sigma0: the scale of the weights ``w_σ = exp(−σ/σ0)``.
-        padding: ``"reflect"`` or ``"zero"``, of the Sobel and Gaussian filters.
+        scales: the Gaussian σ (feature-map pixels) of
+            ``E = Σσ exp(−σ/σ0)·E_σ``, E_σ computed on features smoothed by
+            `gaussian_smooth`; ``(1, 2, 4, 8)`` by default, the supplement's.
+            None: the single-scale E of the main text, on the raw features.
+        sigma0: the scale of the weights ``w_σ = exp(−σ/σ0)`` (4).
+        padding: ``"symmetric"``, ``"reflect"`` or ``"zero"``, of the Sobel
+            and Gaussian filters (see `sobel_gradients`).
 
     Returns:
         (B, H, W) float32.
@@ -244,6 +311,11 @@ def edge_strength(features, scales=None, sigma0=4.0, padding="reflect"):
     if scales is None:
         return _anisotropy(*structure_tensor(features, padding))
     x = _as_features(features)
+    if padding != "zero":
+        # Under reflection a constant added to a channel changes no gradient:
+        # take each image's first pixel off, so a constant map is exactly 0
+        # before the blur, whose rows sum to 1 only up to rounding.
+        x = x - x[:, :1, :1, :]
     total = 0.0
     for sigma in scales:
         smooth = gaussian_smooth(x, sigma, padding)
@@ -252,7 +324,7 @@ def edge_strength(features, scales=None, sigma0=4.0, padding="reflect"):
     return total
 
 
-def corner_strength(features, padding="reflect"):
+def corner_strength(features, padding=DEFAULT_PADDING):
     """The corner/junction term C = sqrt(λ1·λ2) (Eq. 19), single-scale;
     `padding` as `sobel_gradients`.
 
@@ -273,18 +345,38 @@ def _validate_radius(radius):
     return int(radius)
 
 
+def _window_sum(x, axis, radius):
+    """Sum of the 2r+1 entries around each entry along `axis` (1 or 2) of
+    (B, H, W, C), zeros beyond the ends.
+
+    By doubling: sums of 1, 2, 4, ... consecutive entries, each from two of
+    the last, combined along the binary digits of 2r+1: about 2·log2(2r+1)
+    additions (7 for r = 7) instead of 2r.
+    """
+    length = ops.shape(x)[axis]
+    widths = [(0, 0)] * 4
+    widths[axis] = (radius, radius)
+    block = ops.pad(x, widths)  # block[i]: the sum of `width` entries from i
+
+    def part(tensor, start, stop):
+        return tensor[(slice(None),) * axis + (slice(start, stop),)]
+
+    total, offset, width, size = None, 0, 1, 2 * radius + 1
+    while True:
+        if size & 1:
+            piece = part(block, offset, offset + length)
+            total = piece if total is None else total + piece
+            offset += width
+        size >>= 1
+        if not size:
+            return total
+        block = part(block, 0, -width) + part(block, width, None)
+        width *= 2
+
+
 def _box_sum(x, radius):
     """Sum over the in-bounds (2r+1)² window around each pixel of (B, H, W, C)."""
-    height, width = ops.shape(x)[1], ops.shape(x)[2]
-    p = ops.pad(x, [(0, 0), (radius, radius), (0, 0), (0, 0)])
-    rows = 0.0
-    for dy in range(2 * radius + 1):
-        rows = rows + p[:, dy : dy + height]
-    p = ops.pad(rows, [(0, 0), (0, 0), (radius, radius), (0, 0)])
-    total = 0.0
-    for dx in range(2 * radius + 1):
-        total = total + p[:, :, dx : dx + width]
-    return total
+    return _window_sum(_window_sum(x, 1, radius), 2, radius)
 
 
 def _window_counts(height, width, radius):
@@ -299,6 +391,93 @@ def _window_counts(height, width, radius):
     return counts[None, :, :, None]
 
 
+# Side of the square tiles of pixels whose window distances are one matrix
+# product (see `_window_distance_sum`).  8: with r = 7 a tile reads the 22×22
+# pixels around it, 2.15× the 225 pairs per pixel that D needs, in products of
+# (64, C)×(C, 484).
+DENSITY_TILE = 8
+
+
+def _window_distance_sum(x, mean, radius):
+    """Σ over the in-bounds (2r+1)² window of each pixel i of ||x(j) − mean(i)||₂.
+
+    Exact, without a loop over the (2r+1)² offsets.  The pixels i of a T×T
+    tile (T = `DENSITY_TILE`) have their windows inside the (T+2r)² pixels j
+    around the tile, so one batched matrix product per tile gives every
+    ``||x(j) − μ(i)||² = ||x'(j)||² + ||μ'(i)||² − 2·μ'(i)·x'(j)`` at once, a
+    mask keeping the pairs inside i's window and the image.  x' and μ' are
+    centred on the mean of μ over the tile, so the expansion cancels only
+    against the local spread of the features, not their magnitude.  The loop
+    runs over rows of tiles, so it holds one row's neighbourhoods at a time:
+    about ``(T+2r)²/(T·H)·B·H·W·C`` plus ``T·(T+2r)²·B·W`` floats.
+
+    x, mean: (B, H, W, C), x centred per image.  Returns (B, H, W).
+    """
+    tile, pad = DENSITY_TILE, radius
+    span = tile + 2 * pad
+    batch, height, width = ops.shape(x)[0], ops.shape(x)[1], ops.shape(x)[2]
+    channels = x.shape[3]
+    rows, cols = (height + tile - 1) // tile, (width + tile - 1) // tile
+    extra_h, extra_w = rows * tile - height, cols * tile - width
+    padded_width = cols * tile + 2 * pad
+    # j side: the features and an in-image indicator, zero-padded by r (and up
+    # to whole tiles); i side: the window means, padded to whole tiles.
+    features = ops.pad(x, [(0, 0), (pad, pad + extra_h), (pad, pad + extra_w), (0, 0)])
+    inside = ops.pad(
+        ops.ones((height, width), "float32"), [(pad, pad + extra_h), (pad, pad + extra_w)]
+    )
+    means = ops.pad(mean, [(0, 0), (0, extra_h), (0, extra_w), (0, 0)])
+    # Flat indices, within a strip of `span` padded rows, of each tile's
+    # neighbourhood: (cols·span·span,).
+    offsets = np.arange(span)
+    starts = ops.arange(0, cols, dtype="int32") * tile
+    neighbourhood = ops.reshape(
+        starts[:, None, None]
+        + ops.convert_to_tensor(offsets[None, :, None], "int32") * padded_width
+        + ops.convert_to_tensor(offsets[None, None, :], "int32"),
+        (-1,),
+    )
+    # window[p, q]: pixel q of the neighbourhood is in the window of pixel p
+    # of the tile (both row-major).
+    near = (offsets[None, :] >= np.arange(tile)[:, None]) & (
+        offsets[None, :] <= np.arange(tile)[:, None] + 2 * pad
+    )
+    window = (near[:, None, :, None] & near[None, :, None, :]).reshape(tile * tile, span * span)
+    window = ops.convert_to_tensor(window.astype("float32"))
+
+    def tile_row(row, total):
+        top = row * tile
+        strip = ops.slice(features, (0, top, 0, 0), (batch, span, padded_width, channels))
+        strip = ops.take(ops.reshape(strip, (batch, -1, channels)), neighbourhood, axis=1)
+        strip = ops.reshape(strip, (-1, span * span, channels))  # (B·cols, (T+2r)², C)
+        centres = ops.slice(means, (0, top, 0, 0), (batch, tile, cols * tile, channels))
+        centres = ops.reshape(centres, (batch, tile, cols, tile, channels))
+        centres = ops.reshape(
+            ops.transpose(centres, (0, 2, 1, 3, 4)), (-1, tile * tile, channels)
+        )  # (B·cols, T², C)
+        reference = ops.mean(centres, axis=1, keepdims=True)
+        strip = strip - reference
+        centres = centres - reference
+        squared = (
+            ops.sum(ops.square(centres), axis=-1)[:, :, None]
+            + ops.sum(ops.square(strip), axis=-1)[:, None, :]
+            - 2.0 * ops.matmul(centres, ops.transpose(strip, (0, 2, 1)))
+        )
+        valid = ops.slice(inside, (top, 0), (span, padded_width))
+        valid = ops.reshape(ops.take(ops.reshape(valid, (-1,)), neighbourhood), (cols, 1, -1))
+        mask = ops.reshape(window[None] * valid, (1, cols, tile * tile, span * span))
+        distance = ops.reshape(ops.sqrt(ops.maximum(squared, 0.0)), (batch, cols, tile * tile, -1))
+        sums = ops.sum(distance * mask, axis=-1)  # (B, cols, T²)
+        sums = ops.reshape(sums, (batch, cols, tile, tile))
+        sums = ops.reshape(ops.transpose(sums, (0, 2, 1, 3)), (batch, tile, cols * tile))
+        return ops.slice_update(total, (0, top, 0), sums)
+
+    total = ops.fori_loop(
+        0, rows, tile_row, ops.zeros((batch, rows * tile, cols * tile), "float32")
+    )
+    return total[:, :height, :width]
+
+
 def feature_density(features, radius=7, method="exact"):
     """The density term D (Eq. 22): local feature dispersion.
 
@@ -308,8 +487,9 @@ def feature_density(features, radius=7, method="exact"):
     Args:
         features: (B, H, W, C) teacher features.
         radius: r; the window is (2r+1)×(2r+1).  7 (15×15) is the paper's.
-        method: ``"exact"`` loops over the window offsets and never holds more
-            than one offset's (B, H, W, C) difference; ``"variance"`` returns
+        method: ``"exact"`` computes every distance, as matrix products over
+            8×8 tiles of pixels (no loop over the offsets; memory a small
+            multiple of the features'); ``"variance"`` returns
             ``sqrt(mean ||F||² − ||μ||²)``, an upper bound of D (Jensen) from
             two box filters, at O(B·H·W·C) cost.
 
@@ -327,6 +507,9 @@ def feature_density(features, radius=7, method="exact"):
     # image's channels eases the cancellation of "variance" and the rounding
     # of the window means.
     x = x - ops.mean(x, axis=(1, 2), keepdims=True)
+    if radius == 0:
+        # A one-pixel window is its own mean: D = 0 (NaN stays NaN).
+        return 0.0 * ops.sum(x, axis=-1)
     height, width = ops.shape(x)[1], ops.shape(x)[2]
     counts = _window_counts(height, width, radius)
     mean = _box_sum(x, radius) / counts
@@ -334,27 +517,8 @@ def feature_density(features, radius=7, method="exact"):
         energy = _box_sum(ops.sum(ops.square(x), axis=-1, keepdims=True), radius)
         spread = energy / counts - ops.sum(ops.square(mean), axis=-1, keepdims=True)
         density = ops.sqrt(ops.maximum(spread, 0.0))[..., 0]
-        return ops.where(density <= floor, 0.0, density)
-
-    size = 2 * radius + 1
-    padded = ops.pad(x, [(0, 0), (radius, radius), (radius, radius), (0, 0)])
-    inside = ops.pad(
-        ops.ones((1, height, width), dtype="float32"),
-        [(0, 0), (radius, radius), (radius, radius)],
-    )
-    batch, channels = ops.shape(x)[0], ops.shape(x)[3]
-
-    def add_offset(step, total):
-        dy, dx = step // size, step % size
-        window = ops.slice(padded, (0, dy, dx, 0), (batch, height, width, channels))
-        valid = ops.slice(inside, (0, dy, dx), (1, height, width))
-        distance = ops.sqrt(ops.sum(ops.square(window - mean), axis=-1))
-        return total + distance * valid
-
-    total = ops.fori_loop(
-        0, size * size, add_offset, ops.zeros((batch, height, width), "float32")
-    )
-    density = total / counts[..., 0]
+    else:
+        density = _window_distance_sum(x, mean, radius) / counts[..., 0]
     return ops.where(density <= floor, 0.0, density)
 
 
@@ -383,17 +547,21 @@ class _StructureLayer(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="keras_sard")
 class EdgeStrength(_StructureLayer):
-    """E = λ1 − λ2 of the teacher's structure tensor (Eq. 19–21).
+    """E = λ1 − λ2 of the teacher's structure tensor (Eq. 19–21); by default
+    multi-scale, σ ∈ (1, 2, 4, 8); ``scales=None``: single-scale.  Arguments
+    as `edge_strength`.
 
     Example::
 
         import numpy as np
         from keras_sard.structure import EdgeStrength
-        e = EdgeStrength(scales=(1, 2, 4, 8))(np.random.rand(1, 24, 24, 8))
+        e = EdgeStrength()(np.random.rand(1, 24, 24, 8))
         e.shape  # (1, 24, 24)
+        single_scale = EdgeStrength(scales=None)
     """
 
-    def __init__(self, scales=None, sigma0=4.0, padding="reflect", **kwargs):
+    def __init__(self, scales=DEFAULT_SCALES, sigma0=DEFAULT_SIGMA0, padding=DEFAULT_PADDING,
+                 **kwargs):
         super().__init__(**kwargs)
         self.scales = _validate_scales(scales, sigma0)
         self.sigma0 = float(sigma0)
@@ -419,7 +587,7 @@ class CornerStrength(_StructureLayer):
         CornerStrength()(np.random.rand(1, 24, 24, 8)).shape  # (1, 24, 24)
     """
 
-    def __init__(self, padding="reflect", **kwargs):
+    def __init__(self, padding=DEFAULT_PADDING, **kwargs):
         super().__init__(**kwargs)
         self.padding = _validate_padding(padding)
 
@@ -465,8 +633,10 @@ class StructureWeights(_StructureLayer):
         beta_edge, beta_corner, beta_density: βe, βc, βd ≥ 0 (2, 1, 1), not
             all 0.  A term whose β is 0 is not computed, so ``beta_density=0``
             skips D's cost.
-        scales: σ of the multi-scale E (see `edge_strength`); None: single-scale.
-        sigma0: σ0 of the multi-scale weights ``exp(−σ/σ0)``.
+        scales: σ of the multi-scale E (see `edge_strength`), by default
+            ``(1, 2, 4, 8)``: the supplement says Eq. 9 reuses this E.  None:
+            the single-scale E of the main text.  C is always single-scale.
+        sigma0: σ0 of the multi-scale weights ``exp(−σ/σ0)`` (4).
         radius: r of the density window (2r+1)².
         density: ``"exact"`` or ``"variance"`` (see `feature_density`).
         normalize: ``"mean"`` divides E, C and D each by its own per-image
@@ -475,9 +645,12 @@ class StructureWeights(_StructureLayer):
             linearly.  None mixes the raw terms (the literal Eq. 23).
         eps: guard of every division; an image whose Σ S ≤ eps (a flat map)
             gets uniform weights 1/(H·W).
-        padding: how E's and C's filters see past the border: ``"reflect"``
-            (NumPy's sense, the default: zero padding invents edges along the
-            border, which W would then favour) or ``"zero"``.
+        padding: how E's and C's filters see past the border, in NumPy's
+            names: ``"symmetric"`` (the default: the edge pixel repeated, so
+            the gradient across the border is a one-sided difference and C
+            lives on the border too), ``"reflect"`` (the edge not repeated:
+            that gradient is 0 and C is 0 on the outer ring) or ``"zero"``
+            (invents an edge around the map, which W would then favour).
 
     Call returns W, (B, H, W), float32, summing to 1 over each image, with no
     gradient.  `terms` returns every intermediate map for inspection.
@@ -495,13 +668,13 @@ class StructureWeights(_StructureLayer):
         beta_edge=2.0,
         beta_corner=1.0,
         beta_density=1.0,
-        scales=None,
-        sigma0=4.0,
+        scales=DEFAULT_SCALES,
+        sigma0=DEFAULT_SIGMA0,
         radius=7,
         density="exact",
         normalize="mean",
         eps=1e-8,
-        padding="reflect",
+        padding=DEFAULT_PADDING,
         **kwargs,
     ):
         super().__init__(**kwargs)

@@ -6,12 +6,16 @@ split; `format_markdown` and `format_csv` lay the results out as the paper
 does: rows Teacher, Student (scratch), Vanilla KD, CWD, DKD, MGD, SARD and
 Δ vs CWD, two columns (mIoU, bIoU) per dataset, mean ± std over seeds in %.
 
+``run_grid(["synthetic"], seeds=[0], **QUICK)`` trains such a grid in
+minutes (tiny models, two steps each); the layout of two seeds' runs:
+
 Example::
 
     from keras_sard import tables
 
-    runs = tables.run_grid(["synthetic"], seeds=[0], **tables.QUICK)
-    print(tables.format_markdown(runs))
+    runs = [tables.Run("synthetic:nuclei", method, seed, miou, 0.5)
+            for seed in (0, 1) for method, miou in (("cwd", 0.60), ("sard", 0.62))]
+    print(tables.format_markdown(runs))  # rows CWD, SARD, Δ vs CWD
 
 A dataset without a data folder runs on synthetic data standing in for it
 (`keras_sard.training.stand_in_task`); its column is marked with ``*``.
@@ -29,6 +33,9 @@ import keras
 import numpy as np
 
 from keras_sard import training
+from keras_sard.data.registry import DATASET_INFO, resolve_dataset
+from keras_sard.methods import METHOD_INFO, TABLE_METHODS, method_label, parse_method
+from keras_sard.models.recipes import get_recipe
 
 __all__ = [
     "DEFAULT_DATASETS",
@@ -41,48 +48,31 @@ __all__ = [
     "write_tables",
 ]
 
-DEFAULT_METHODS = ("scratch", "kd", "cwd", "dkd", "mgd", "sard")
-"""The rows of Tables 6–7 under the teacher."""
+DEFAULT_METHODS = TABLE_METHODS
+"""The rows of Tables 6–7 under the teacher (`keras_sard.methods.TABLE_METHODS`)."""
 
 DEFAULT_DATASETS = ("synthetic:fragments", "synthetic:nuclei")
 """Two synthetic tiny-dense sets: what runs without any download."""
 
-ROW_LABELS = {
-    "teacher": "Teacher",
-    "scratch": "Student (scratch)",
-    "kd": "Vanilla KD",
-    "cwd": "CWD",
-    "dkd": "DKD",
-    "mgd": "MGD",
-    "sard": "SARD",
-    "sard_uniform": "Uniform SARD",
-    "sard_e": "SARD (E only)",
-    "sard_c": "SARD (C only)",
-    "sard_d": "SARD (D only)",
-    "sard_ec": "SARD (E + C)",
-}
-
-DATASET_TITLES = {
-    "monuseg": "MoNuSeg", "isaid": "iSAID", "cellbin": "CellBin", "loveda": "LoveDA",
-    "cityscapes": "Cityscapes", "ade20k": "ADE20K", "rockfrag": "RockFrag",
-    "synthetic": "Synthetic", "synthetic:fragments": "Synthetic fragments",
-    "synthetic:nuclei": "Synthetic nuclei", "folder": "Folder",
-}
+ROW_LABELS = {"teacher": "Teacher", **{name: m.label for name, m in METHOD_INFO.items()}}
+"""The row label of each method (`keras_sard.methods.METHOD_INFO`), and the teacher's."""
 
 METRICS = (("miou", "mIoU"), ("biou", "bIoU"))
 
-QUICK = dict(
-    tiny=True, image_size=32, num_examples=8,
-    teacher_schedule=training.Schedule(steps_per_epoch=2, batch_size=4, learning_rate=1e-3),
-    student_schedule=training.Schedule(steps_per_epoch=2, batch_size=4, learning_rate=1e-3),
-)
+_QUICK_SCHEDULE = training.Schedule(steps_per_epoch=2, batch_size=4, learning_rate=1e-3,
+                                    recalibration_batches=2)
+QUICK = dict(tiny=True, image_size=32, num_examples=8, teacher_schedule=_QUICK_SCHEDULE,
+             student_schedule=_QUICK_SCHEDULE)
 """Settings of a run that only checks the plumbing (tests, ``--quick``):
-tiny models, 32×32 images, 8 training images, two steps per model."""
+tiny models, 32×32 images, 8 training images, two steps per model,
+BatchNorm statistics re-estimated on two batches."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-    """One trained model's scores (fractions in [0, 1])."""
+    """One trained model's scores (fractions in [0, 1]); `batchnorm_recalibrated`:
+    whether its BatchNorm statistics were re-estimated before it was scored
+    (`keras_sard.training.fair_batchnorm`)."""
 
     dataset: str
     method: str
@@ -91,14 +81,24 @@ class Run:
     biou: float
     seconds: float = 0.0
     stand_in: bool = False
+    batchnorm_recalibrated: bool = False
+
+
+def _split_kind(dataset):
+    """``"synthetic:nuclei"`` → ``("synthetic", "nuclei")``; other names → (key, "")."""
+    name, _, kind = dataset.partition(":")
+    key = resolve_dataset(name)
+    if kind and key != "synthetic":
+        raise ValueError(f"Dataset {dataset!r}: only synthetic data has kinds "
+                         "('synthetic:fragments', 'synthetic:nuclei').")
+    return key, kind
 
 
 def _task(dataset, data_dir, image_size, num_examples, seed, log):
-    name = dataset.lower()
-    if name.startswith("synthetic"):
-        kind = name.partition(":")[2] or "fragments"
+    name, kind = _split_kind(dataset)
+    if name == "synthetic":
         task = training.load_task("synthetic", image_size=image_size, num_examples=num_examples,
-                                  seed=seed, kind=kind)
+                                  seed=seed, kind=kind or "fragments")
         return task, False
     if data_dir is None:
         task, notice = training.stand_in_task(name, image_size, num_examples=num_examples,
@@ -109,28 +109,27 @@ def _task(dataset, data_dir, image_size, num_examples, seed, log):
 
 
 def _check_names(datasets, methods, seeds):
-    from keras_sard.methods import METHODS
-
     if not datasets:
         raise ValueError("`datasets` is empty: name at least one dataset.")
+    for dataset in datasets:
+        _split_kind(dataset)
     for name in methods:
-        if name not in METHODS:
-            raise ValueError(f"Unknown method {name!r} in `methods`; known: {list(METHODS)}.")
+        parse_method(name, "methods")
     if not seeds or not all(isinstance(s, (int, np.integer)) and s >= 0 for s in seeds):
         raise ValueError(f"`seeds` must be integers ≥ 0, at least one; got {list(seeds)!r}.")
 
 
 def run_grid(datasets=DEFAULT_DATASETS, methods=DEFAULT_METHODS, seeds=(0, 1, 2), *,
              data_dirs=None, teachers=None, recipe="small", tiny=False, image_size=None,
-             num_examples=64, teacher_schedule=training.SYNTHETIC_TEACHER_SCHEDULE,
-             student_schedule=training.SYNTHETIC_SCHEDULE, method_overrides=None,
-             output_dir=None, log: Callable[[str], None] = print):
+             num_examples=64, teacher_schedule=None, student_schedule=None,
+             method_overrides=None, output_dir=None, log: Callable[[str], None] = print):
     """Train and score every (dataset, method, seed).
 
     Args:
         datasets: dataset names (`keras_sard.data.DATASET_INFO`), or
             ``"synthetic:fragments"`` / ``"synthetic:nuclei"``.
-        methods: names of `keras_sard.methods.METHODS`, one row each.
+        methods: names of `keras_sard.methods.METHODS` (or combinations
+            such as ``"sard+kd"``), one row each.
         seeds: each student is trained once per seed (weights, batch order,
             augmentation); the teacher once per dataset, with the first seed.
         data_dirs: ``{dataset: folder}``; a dataset without one runs on its
@@ -138,11 +137,18 @@ def run_grid(datasets=DEFAULT_DATASETS, methods=DEFAULT_METHODS, seeds=(0, 1, 2)
         teachers: ``{dataset: ".keras path"}`` of teachers trained already.
         recipe: a recipe name (`keras_sard.models.get_recipe`) or any object
             with `keras_sard.models.Recipe`'s ``build_teacher(num_classes,
-            image_size, tiny=...)``, ``build_student(...)`` (models) and
-            ``teacher_layers``, ``student_layers`` (the tapped layer names).
+            image_size, tiny=...)``, ``build_student(...)`` (models),
+            ``teacher_layers``, ``student_layers`` (the tapped layer names)
+            and, unless both schedules are given, ``teacher_schedule`` and
+            ``student_schedule``.
         tiny, image_size, num_examples: the models and data
             (`keras_sard.training.load_task`).
-        teacher_schedule, student_schedule: `keras_sard.training.Schedule`.
+        teacher_schedule, student_schedule: `keras_sard.schedules.Schedule`;
+            None: the recipe's.  Each trained model's BatchNorm statistics
+            are re-estimated as its schedule says before it is scored
+            (`keras_sard.training.fair_batchnorm`: by default where the
+            schedule is short; every method of a seed on the same batches),
+            recorded in `Run.batchnorm_recalibrated`.
         method_overrides: ``{method: {argument: value}}`` for a method's loss.
         output_dir: where to save each dataset's teacher (``.keras``).
         log: called with one line per trained model.
@@ -150,54 +156,70 @@ def run_grid(datasets=DEFAULT_DATASETS, methods=DEFAULT_METHODS, seeds=(0, 1, 2)
     Returns:
         a list of `Run` (the teacher's with ``method="teacher"``).
     """
-    from keras_sard.models import get_recipe
-
     datasets, methods, seeds = list(datasets), list(methods), [int(s) for s in seeds]
     _check_names(datasets, methods, seeds)
     data_dirs, teachers = dict(data_dirs or {}), dict(teachers or {})
     method_overrides = dict(method_overrides or {})
     recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
+    teacher_schedule = teacher_schedule or recipe.teacher_schedule
+    student_schedule = student_schedule or recipe.student_schedule
     runs = []
     for dataset in datasets:
         task, stand_in = _task(dataset, data_dirs.get(dataset), image_size, num_examples,
                                seeds[0], log)
 
-        def record(method, seed, scores, start):
+        def record(method, seed, scores, start, recalibration):
+            recalibrated = bool(recalibration and recalibration.layers)
             runs.append(Run(dataset, method, seed, scores["miou"], scores["biou"],
-                            time.time() - start, stand_in))
+                            time.time() - start, stand_in, recalibrated))
             log(f"{dataset:>20} {method:>12} seed {seed}: mIoU {100 * scores['miou']:5.1f}  "
-                f"bIoU {100 * scores['biou']:5.1f}  ({time.time() - start:.0f} s)")
+                f"bIoU {100 * scores['biou']:5.1f}  ({time.time() - start:.0f} s"
+                f"{', BN re-estimated' if recalibrated else ''})")
 
         start = time.time()
         if dataset in teachers:
             teacher = training.load_model(teachers[dataset])
             teacher_layers = None  # level_names(teacher.name)
+            recalibration = None  # scored with the statistics it was saved with
         else:
             keras.utils.set_random_seed(seeds[0])
             teacher = recipe.build_teacher(task.num_classes, task.image_size, tiny=tiny)
             teacher_layers = recipe.teacher_layers
-            training.train_segmenter(teacher, task, teacher_schedule, seed=seeds[0], verbose=0)
+            recalibration = training.train_segmenter(
+                teacher, task, teacher_schedule, seed=seeds[0], verbose=0).recalibration
             if output_dir is not None:
                 safe = dataset.replace(":", "_")
                 training.save_model(teacher, os.path.join(output_dir, f"teacher_{safe}.keras"))
-        record("teacher", seeds[0], training.evaluate(teacher, task.val), start)
+        record("teacher", seeds[0], training.evaluate(teacher, task.val), start, recalibration)
         for seed in seeds:
             for method in methods:
                 start = time.time()
                 keras.utils.set_random_seed(seed)
                 student = recipe.build_student(task.num_classes, task.image_size, tiny=tiny)
-                training.distill(teacher, student, task, method, student_schedule,
-                                 teacher_layers, recipe.student_layers, seed=seed, verbose=0,
-                                 **method_overrides.get(method, {}))
-                record(method, seed, training.evaluate(student, task.val), start)
+                history = training.distill(teacher, student, task, method, student_schedule,
+                                           teacher_layers, recipe.student_layers, seed=seed,
+                                           verbose=0, **method_overrides.get(method, {}))
+                record(method, seed, training.evaluate(student, task.val), start,
+                       history.recalibration)
     return runs
 
 
 # ----------------------------------------------------------------- layout
 
 
+def _dataset_title(dataset):
+    """The column title: the registry's label (``"MoNuSeg"``), with the
+    synthetic kind (``"Synthetic nuclei"``)."""
+    try:
+        name, kind = _split_kind(dataset)
+    except ValueError:
+        return dataset
+    label = DATASET_INFO[name].label or name
+    return f"{label} {kind}" if kind else label
+
+
 def _column_title(runs, dataset):
-    title = DATASET_TITLES.get(dataset, dataset)
+    title = _dataset_title(dataset)
     return title + "*" if any(r.stand_in for r in runs if r.dataset == dataset) else title
 
 
@@ -214,6 +236,15 @@ def _summary(runs):
             cells.setdefault((run.method, run.dataset, metric), []).append(
                 100.0 * getattr(run, metric))
     return {key: (float(np.mean(v)), float(np.std(v)), len(v)) for key, v in cells.items()}
+
+
+def _row_label(method):
+    if method == "teacher":
+        return ROW_LABELS["teacher"]
+    try:
+        return method_label(method)
+    except ValueError:  # runs of a method no longer in the registry
+        return method
 
 
 def _layout(runs):
@@ -250,7 +281,7 @@ def format_markdown(runs):
                     cells.append(f"{value[0]:.1f}")
                 else:
                     cells.append(f"{value[0]:.1f} ± {value[1]:.1f}")
-        lines.append("| " + " | ".join([ROW_LABELS.get(method, method)] + cells) + " |")
+        lines.append("| " + " | ".join([_row_label(method)] + cells) + " |")
     deltas = [_delta(summary, d, m) for d in datasets for m, _ in METRICS]
     if any(d is not None for d in deltas):
         cells = ["—" if d is None else f"{d:+.1f}" for d in deltas]
@@ -261,6 +292,10 @@ def format_markdown(runs):
     seeds = sorted({r.seed for r in runs if r.method != "teacher"})
     notes.append(f"mIoU and bIoU in %, mean ± std over seeds {seeds}; the teacher is "
                  "trained once per dataset.")
+    recalibrated = sum(r.batchnorm_recalibrated for r in runs)
+    if recalibrated:
+        notes.append(f"BatchNorm statistics re-estimated on training batches before scoring: "
+                     f"{recalibrated} of {len(runs)} models (runs.csv: batchnorm_recalibrated).")
     return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
 
 
@@ -277,7 +312,7 @@ def format_csv(runs):
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     for method in methods:
-        row, counts = [ROW_LABELS.get(method, method)], set()
+        row, counts = [_row_label(method)], set()
         for dataset in datasets:
             for metric, _ in METRICS:
                 value = summary.get((method, dataset, metric))

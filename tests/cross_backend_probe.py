@@ -37,6 +37,12 @@ def probe():
     out["structure/density_variance"] = structure.feature_density(teacher, 3, "variance")
     out["structure/corner"] = structure.corner_strength(teacher)
     out["structure/weights_default"] = structure.StructureWeights()(teacher)
+    # The alternatives one argument away, and exact D over several 8×8 tiles.
+    out["structure/weights_reflect_single_scale"] = structure.StructureWeights(
+        radius=3, scales=None, padding="reflect")(teacher)
+    out["structure/edge_zero_padding"] = structure.edge_strength(teacher, padding="zero")
+    wide = np.random.default_rng(29).normal(size=(2, 29, 35, 6)).astype("float32")
+    out["structure/density_tiles"] = structure.feature_density(wide, 7)
 
     # SARD losses with fixed weights and fixed noise.
     draws = []

@@ -24,13 +24,19 @@ def random_features(rng, shape):
     return (smooth[None] + 0.5 * rng.normal(size=shape)).astype("float32")
 
 
-# The library's padding names → scipy.ndimage modes ("mirror" is NumPy's reflect).
-SCIPY_MODES = {"reflect": "mirror", "zero": "constant"}
-NUMPY_MODES = {"reflect": "reflect", "zero": "constant"}
+# The library's padding names (NumPy's) → scipy.ndimage modes: SciPy calls
+# NumPy's "symmetric" (edge repeated) "reflect", and NumPy's "reflect" (edge not
+# repeated) "mirror".
+SCIPY_MODES = {"symmetric": "reflect", "reflect": "mirror", "zero": "constant"}
+NUMPY_MODES = {"symmetric": "symmetric", "reflect": "reflect", "zero": "constant"}
+PADDINGS = tuple(SCIPY_MODES)
+# The spec's defaults (§1.1, §1.4): edge-repeating padding, multi-scale E.
+DEFAULT_PADDING = "symmetric"
+DEFAULT_SCALES = (1, 2, 4, 8)
 
 
-def ref_gradients(x, padding="reflect"):
-    """scipy Sobel per 2-D slice (mirror = NumPy's reflect, or zeros); scaled by 1/8."""
+def ref_gradients(x, padding=DEFAULT_PADDING):
+    """scipy Sobel per 2-D slice (in SciPy's mode for `padding`); scaled by 1/8."""
     mode = SCIPY_MODES[padding]
     x = x.astype("float64")
     gx = np.zeros_like(x)
@@ -42,7 +48,7 @@ def ref_gradients(x, padding="reflect"):
     return gx, gy
 
 
-def ref_eigen_terms(x, padding="reflect"):
+def ref_eigen_terms(x, padding=DEFAULT_PADDING):
     """E = λ1 − λ2 and C = sqrt(λ1·λ2) from np.linalg.eigvalsh of each J."""
     gx, gy = ref_gradients(x, padding)
     j = np.empty(x.shape[:3] + (2, 2))
@@ -56,15 +62,15 @@ def ref_eigen_terms(x, padding="reflect"):
     return lam1 - lam2, np.sqrt(np.clip(lam1 * floored, 0, None))
 
 
-def ref_major_eigenvalue(x):
-    gx, gy = ref_gradients(x)
+def ref_major_eigenvalue(x, padding=DEFAULT_PADDING):
+    gx, gy = ref_gradients(x, padding)
     jxx, jxy, jyy = (gx * gx).sum(-1), (gx * gy).sum(-1), (gy * gy).sum(-1)
     return np.linalg.eigvalsh(np.stack([np.stack([jxx, jxy], -1), np.stack([jxy, jyy], -1)], -2))[..., 1]
 
 
-def ref_smooth(x, sigma, padding="reflect"):
-    """Gaussian of radius ceil(3σ) on a NumPy reflect-padded map (repeated
-    reflection where the map is smaller than the radius), or zero-padded."""
+def ref_smooth(x, sigma, padding=DEFAULT_PADDING):
+    """Gaussian of radius ceil(3σ) on a map padded by np.pad in `padding`'s mode
+    (repeated reflection where the map is smaller than the radius)."""
     radius = int(math.ceil(3 * sigma))
     out = np.empty(x.shape, dtype="float64")
     for b in range(x.shape[0]):
@@ -75,7 +81,7 @@ def ref_smooth(x, sigma, padding="reflect"):
     return out
 
 
-def ref_multiscale_edge(x, scales, sigma0, padding="reflect"):
+def ref_multiscale_edge(x, scales, sigma0, padding=DEFAULT_PADDING):
     return sum(
         math.exp(-s / sigma0) * ref_eigen_terms(ref_smooth(x, s, padding), padding)[0]
         for s in scales
@@ -100,11 +106,12 @@ def ref_density(x, radius, method="exact"):
     return out
 
 
-def ref_weights(x, beta=(2.0, 1.0, 1.0), radius=7, normalize="mean", scales=None, eps=1e-8,
-                padding="reflect"):
+def ref_weights(x, beta=(2.0, 1.0, 1.0), radius=7, normalize="mean", scales=DEFAULT_SCALES,
+                eps=1e-8, padding=DEFAULT_PADDING, sigma0=4.0):
+    """W = S / ΣS (Eq. 23–24); E multi-scale unless `scales` is None, C single-scale."""
     e, c = ref_eigen_terms(x, padding)
     if scales is not None:
-        e = ref_multiscale_edge(x, scales, 4.0, padding)
+        e = ref_multiscale_edge(x, scales, sigma0, padding)
     d = ref_density(x, radius)
     score = 0.0
     for bt, term in zip(beta, (e, c, d)):

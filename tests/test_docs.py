@@ -1,11 +1,12 @@
-"""Run every ```python block of README.md and docs/*.md, file by file.
+"""Run every ```python block of README.md and docs/*.md, file by file, and
+check the pages' links, the README's length and that CI runs its commands.
 
 The blocks of one file run in order in one fresh namespace (a later block may
 use what an earlier one defined), in a temporary working directory.  A block
 whose fence is preceded by the line ``<!-- no-test -->`` (blank lines between
 are allowed) is skipped: keep that for what cannot run here, such as reading
 a dataset that must be downloaded.  Tracebacks point at the Markdown file's
-own line numbers.
+own line numbers.  The docstrings' examples: tests/test_docstrings.py.
 """
 
 import importlib
@@ -117,8 +118,17 @@ DOCUMENTED_MODULES = (
     "keras_sard.metrics",
     "keras_sard.taps",
     "keras_sard.data",
+    "keras_sard.data.unlabelled",
     "keras_sard.visualize",
     "keras_sard.callbacks",
+    "keras_sard.validation",
+    "keras_sard.maps",
+    "keras_sard.schedules",
+    "keras_sard.training",
+    "keras_sard.export.formats",
+    "keras_sard.cli",
+    "keras_sard.diagnostics",
+    "keras_sard.batchnorm",
 )
 
 
@@ -132,3 +142,108 @@ def test_api_reference_names_every_public_name():
         if not re.search(rf"`{re.escape(name)}[`(]", text)
     ]
     assert not missing, f"docs/api.md does not document {missing}"
+
+
+# ------------------------------------------------------------------ links
+
+_LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)|!\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def _outside_code(text, inline=False):
+    """The lines of `text` with fenced blocks blanked and inline code removed
+    (kept, without its backticks, if `inline`)."""
+    lines, inside = [], None
+    for line in text.splitlines():
+        match = _FENCE.match(line)
+        if inside is None and match:
+            inside = match.group(2)[0] * len(match.group(2))
+            lines.append("")
+        elif inside is not None:
+            if line.strip().startswith(inside) and not line.strip().strip(inside[0]):
+                inside = None
+            lines.append("")
+        else:
+            lines.append(line.replace("`", "") if inline else re.sub(r"`[^`]*`", "", line))
+    return lines
+
+
+def heading_anchors(text):
+    """GitHub's anchors of the headings of a Markdown text."""
+    anchors, seen = set(), {}
+    for line in _outside_code(text, inline=True):
+        match = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if not match:
+            continue
+        slug = re.sub(r"[^\w\- ]", "", match.group(1).strip().lower()).replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        anchors.add(slug if count == 0 else f"{slug}-{count}")
+    return anchors
+
+
+def test_heading_anchors_follow_github():
+    text = "# A title\n## keras_sard.models\n## `examples/quickstart.py`\n## A title\n```\n# no\n```"
+    assert heading_anchors(text) == {
+        "a-title", "keras_sardmodels", "examplesquickstartpy", "a-title-1"}
+
+
+def _raw_text(path):
+    """The file's text with inline code kept (anchors come from raw headings)."""
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+@pytest.mark.parametrize("path", FILES, ids=[os.path.relpath(f, ROOT) for f in FILES])
+def test_links_resolve(path):
+    """Every relative link points at a file of the repository, and every
+    ``#anchor`` at a heading of the page it names."""
+    text = _raw_text(path)
+    broken = []
+    for number, line in enumerate(_outside_code(text), start=1):
+        for match in _LINK.finditer(line):
+            target = match.group(1) or match.group(2)
+            if re.match(r"^[a-z]+:", target):  # https:, mailto:
+                continue
+            file_part, _, anchor = target.partition("#")
+            linked = os.path.normpath(os.path.join(os.path.dirname(path), file_part)) if file_part else path
+            if not os.path.exists(linked):
+                broken.append(f"line {number}: {target} (no file {os.path.relpath(linked, ROOT)})")
+            elif anchor and linked.endswith(".md") and anchor not in heading_anchors(_raw_text(linked)):
+                broken.append(f"line {number}: {target} (no heading #{anchor})")
+    assert not broken, f"{os.path.relpath(path, ROOT)}: " + "; ".join(broken)
+
+
+# ------------------------------------------------------------ the front door
+
+README_MAX_LINES = 150
+
+
+def _readme_commands():
+    """The README's first two ```bash blocks: the install-and-run commands."""
+    text = _raw_text(os.path.join(ROOT, "README.md"))
+    return re.findall(r"^```bash\n(.*?)^```", text, re.S | re.M)[:2]
+
+
+def test_readme_is_short():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+        count = len(handle.read().splitlines())
+    assert count <= README_MAX_LINES, (
+        f"README.md has {count} lines (at most {README_MAX_LINES}): move reference material "
+        "to a docs/ page and link it.")
+
+
+def test_ci_runs_the_readme_commands_verbatim():
+    commands = _readme_commands()
+    assert [c.strip() for c in commands] == [
+        "pip install -e . && python examples/quickstart.py",
+        'pip install "torch==2.13.0" -e ".[dev]" && python tests/run_backends.py',
+    ]
+    # `|| exit 1` may follow: set -e does not stop on a failure left of `&&`.
+    ci = [line.strip().removesuffix("|| exit 1").strip()
+          for line in _raw_text(os.path.join(ROOT, ".ci", "run")).splitlines()]
+    for command in commands:
+        assert command.strip() in ci, (
+            f".ci/run does not run the README's command {command.strip()!r} as written")
+    bare, dev = (ci.index(c.strip()) for c in commands)
+    check = next(i for i, line in enumerate(ci) if "tests/check_bare_install.py" in line)
+    assert bare < check < dev, ".ci/run must check the bare install before installing the extras"

@@ -211,10 +211,10 @@ def test_read_only_directory_is_named(student):
 
 
 def test_float32_mismatch_raises_with_the_numbers(student, tmp_path, monkeypatch):
-    from keras_sard import export
+    from keras_sard.export import api
 
-    real = export._artefact_logits
-    monkeypatch.setattr(export, "_artefact_logits", lambda *a: real(*a) + 3e-3)
+    real = api.artefact_logits
+    monkeypatch.setattr(api, "artefact_logits", lambda *a: real(*a) + 3e-3)
     message = r"max \|logit difference\| = 0.003 > atol = 0.0001 on 4 images"
     with pytest.raises(ExportMismatchError, match=message):
         export_student(student, tmp_path / "m.onnx", "onnx")

@@ -7,7 +7,7 @@ import pytest
 from helpers import tiny_batch, tiny_segmenter, to_numpy
 from keras_sard import Distiller
 from keras_sard.losses import ChannelWiseKD, DecoupledKD, LogitKD, MaskedGenerativeKD, SARDLoss
-from keras_sard.methods import METHODS, distillation_losses
+from keras_sard.methods import METHOD_INFO, METHODS, distillation_losses, method_label, parse_method
 from references import random_features, ref_weights
 
 LEVELS_T = ["teacher_level_1", "teacher_level_2"]
@@ -27,6 +27,15 @@ def test_methods_listed():
         "scratch", "kd", "cwd", "dkd", "mgd",
         "sard", "sard_uniform", "sard_e", "sard_c", "sard_d", "sard_ec",
     )
+
+
+def test_registry_names_labels_and_parsing():
+    assert tuple(METHOD_INFO) == METHODS
+    assert all(m.name == name and m.label and m.description for name, m in METHOD_INFO.items())
+    assert parse_method(" sard + kd ") == ("sard", "kd")
+    assert method_label("cwd") == "CWD" and method_label("sard+kd") == "SARD + Vanilla KD"
+    with pytest.raises(ValueError, match="Unknown `--methods` 'sard\\+fitnet' \\('fitnet'\\)"):
+        parse_method("sard+fitnet", "--methods")
 
 
 def test_paper_defaults():

@@ -58,11 +58,30 @@ def test_quick_run_fills_every_row_and_column(tmp_path):
         saved = list(csv.DictReader(f))
     assert [r["method"] for r in saved] == ["teacher", "scratch", "kd", "cwd", "dkd", "mgd",
                                            "sard"]
+    # Two steps leave the BatchNorm statistics stale: every model is re-estimated, and says so.
+    assert all(run.batchnorm_recalibrated for run in runs)
+    assert [r["batchnorm_recalibrated"] for r in saved] == ["True"] * 7
+    assert all(line.endswith(", BN re-estimated)") for line in lines)
+    with open(paths[0], encoding="utf-8") as f:
+        assert "re-estimated on training batches before scoring: 7 of 7 models" in f.read()
     # The Markdown cells are the runs' scores in %; Δ is SARD's minus CWD's.
     for run, row in zip(runs, rows):
         assert float(row[1]) == pytest.approx(100 * run.miou, abs=0.051)
         assert float(row[2]) == pytest.approx(100 * run.biou, abs=0.051)
     assert float(rows[-1][1]) == pytest.approx(100 * (runs[-1].miou - runs[3].miou), abs=0.051)
+
+
+def test_runs_record_whether_batchnorm_was_re_estimated():
+    teacher_schedule = tables.QUICK["teacher_schedule"].replace(recalibrate_batchnorm=False)
+    lines = []
+    runs = tables.run_grid(["synthetic"], ["scratch"], seeds=[0], log=lines.append,
+                           **{**tables.QUICK, "recipe": TwoLevelRecipe(),
+                              "teacher_schedule": teacher_schedule})
+    assert [(r.method, r.batchnorm_recalibrated) for r in runs] == [("teacher", False),
+                                                                   ("scratch", True)]
+    assert "BN re-estimated" not in lines[0] and "BN re-estimated" in lines[1]
+    assert "1 of 2 models" in tables.format_markdown(runs)
+    assert "re-estimated" not in tables.format_markdown(runs[:1])
 
 
 def _runs(rng):
@@ -114,7 +133,7 @@ def test_missing_rows_are_dashes():
 
 
 def test_bad_grid_arguments():
-    with pytest.raises(ValueError, match="Unknown method 'sardine'"):
+    with pytest.raises(ValueError, match="Unknown `methods` 'sardine'"):
         tables.run_grid(["synthetic"], ["sardine"], [0])
     with pytest.raises(ValueError, match="`seeds`"):
         tables.run_grid(["synthetic"], ["kd"], [])

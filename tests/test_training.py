@@ -70,15 +70,137 @@ def test_synthetic_task_and_stand_ins():
     assert training.stand_in_task("synthetic", image_size=32, num_examples=4)[1] == ""
 
 
+def test_dataset_names_resolve_as_load_dataset_does(tmp_path):
+    """One alias table (data.registry.resolve_dataset) for load_dataset,
+    load_task and stand_in_task."""
+    with pytest.raises(FileNotFoundError, match="Dataset 'ade20k': no data_dir was given"):
+        training.load_task("ade20k-150")
+    with pytest.raises(FileNotFoundError, match="Dataset 'ade20k'.*is not a folder"):
+        training.load_task("ADE20K-150", tmp_path / "missing")
+    assert "No data folder given for 'cellbin'" in training.stand_in_task(
+        "CellBinDB", image_size=32, num_examples=4)[1]
+
+
+def test_run_experiment_trains_with_the_recipes_schedules(monkeypatch, tmp_path):
+    """The Swin pair trains with the paper's schedule (recipes own their
+    schedules); stopped before any model is built."""
+    from keras_sard.models.recipes import Recipe, get_recipe
+
+    class Stop(Exception):
+        pass
+
+    seen = {}
+
+    def build_teacher(self, *args, **kwargs):
+        return "teacher"
+
+    def train_segmenter(model, task, schedule, **kwargs):
+        seen["teacher"] = schedule
+        raise Stop
+
+    monkeypatch.setattr(Recipe, "build_teacher", build_teacher)
+    monkeypatch.setattr(training.experiment, "train_segmenter", train_segmenter)
+    for recipe, given in (("swin_l->swin_t", None), ("small", None),
+                          ("swin_l->swin_t", training.SYNTHETIC_SCHEDULE)):
+        with pytest.raises(Stop):
+            training.run_experiment(recipe=recipe, image_size=32, num_examples=4,
+                                    teacher_schedule=given, log=lambda line: None,
+                                    output_dir=str(tmp_path))
+        assert seen["teacher"] == (given or get_recipe(recipe).teacher_schedule)
+    assert get_recipe("swin_l->swin_t").teacher_schedule == training.PAPER_SCHEDULE
+    assert get_recipe("small").student_schedule == training.SYNTHETIC_SCHEDULE
+
+
+def test_run_experiment_passes_object_scale_to_synthetic_data_only(monkeypatch, tmp_path):
+    class Stop(Exception):
+        pass
+
+    def stand_in_task(dataset, image_size=None, **kwargs):
+        raise Stop(kwargs)
+
+    monkeypatch.setattr(training.experiment, "stand_in_task", stand_in_task)
+    with pytest.raises(Stop) as stopped:
+        training.run_experiment(object_scale=4, log=lambda line: None, output_dir=str(tmp_path))
+    assert stopped.value.args[0]["object_scale"] == 4
+    with pytest.raises(ValueError, match="`object_scale` \\(4\\) is for synthetic data"):
+        training.run_experiment("monuseg", str(tmp_path), object_scale=4, output_dir=str(tmp_path))
+
+
 def test_load_task_errors(tmp_path):
     with pytest.raises(ValueError, match="Unknown dataset 'mnist'"):
         training.load_task("mnist")
-    with pytest.raises(ValueError, match="image_size 48x48 is not a multiple of 32"):
+    with pytest.raises(ValueError, match="image_size 48 is not divisible by 32"):
         training.load_task("synthetic", image_size=48)
     with pytest.raises(FileNotFoundError, match="no data_dir was given(.|\n)*Download: https"):
         training.load_task("monuseg")
     with pytest.raises(ValueError, match="`num_examples`"):
         training.load_task("synthetic", num_examples=0)
+
+
+# ------------------------------------------------------------ long runs
+
+
+class _InterruptAt(keras.callbacks.Callback):
+    """Raise after batch `batch` of epoch `epoch` (mid-epoch)."""
+
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.at, self.epoch = (epoch, batch), None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.epoch, batch) == self.at:
+            raise RuntimeError("interrupted")
+
+
+def test_training_batches_are_one_sequence_whoever_iterates_them():
+    """Every iterator of train_batches yields the same batches (Keras on JAX
+    and PyTorch iterates twice: a batch to build the model, then training),
+    and skip=k starts that sequence at batch k (a resumed run)."""
+    task = training.load_task("synthetic", image_size=32, num_examples=6)
+
+    def first(batches, count):
+        return [images.numpy() for images, _ in batches.take(count)]
+
+    batches = task.train_batches(batch_size=2, seed=4)
+    once = first(batches, 7)  # more than one pass over the 6 images: reshuffled passes
+    for again in (first(batches, 7), first(task.train_batches(batch_size=2, seed=4), 7)):
+        for a, b in zip(again, once):
+            np.testing.assert_array_equal(a, b)
+    for a, b in zip(first(task.train_batches(batch_size=2, seed=4, skip=3), 4), once[3:]):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first(task.train_batches(batch_size=2, seed=5), 1)[0], once[0])
+
+
+def test_train_segmenter_resumes_from_its_backup_as_if_never_interrupted(tmp_path):
+    """backup_dir: an interruption in the middle of the second epoch, then
+    the same call resumes from the backup of the first; the resumed epochs
+    see the batches the uninterrupted run saw (the pipeline's stream is
+    skipped to where that epoch began), so the weights come out the same."""
+    task = training.load_task("synthetic", image_size=32, num_examples=8)
+    schedule = training.Schedule(epochs=3, steps_per_epoch=2, batch_size=2, learning_rate=1e-2,
+                                 gradient_accumulation_steps=1)
+
+    def train(callbacks=(), backup_dir=None):
+        keras.utils.set_random_seed(3)
+        model = keras.Sequential([keras.Input((32, 32, 3)),
+                                  keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
+                                  keras.layers.Conv2D(2, 1)])
+        history = training.train_segmenter(model, task, schedule, seed=5, verbose=0,
+                                           callbacks=list(callbacks), backup_dir=backup_dir)
+        return model, history
+
+    expected, _ = train()
+    backup = tmp_path / "backup"
+    with pytest.raises(RuntimeError, match="interrupted"):
+        train([_InterruptAt(1, 0)], backup)
+    assert (backup / "training_metadata.json").is_file()
+    resumed, history = train(backup_dir=backup)
+    assert history.epoch == [1, 2] and not backup.exists()
+    for actual, wanted in zip(resumed.get_weights(), expected.get_weights()):
+        np.testing.assert_allclose(actual, wanted, rtol=1e-6, atol=1e-7)
 
 
 # ---------------------------------------------------------------- evaluation

@@ -14,9 +14,10 @@ import tempfile
 
 from keras_sard import cli
 
-# Tiny models of the "small" recipe, 32×32 synthetic images, two steps each.
+# Tiny models of the "small" recipe, 32×32 synthetic images, two steps each
+# (BatchNorm statistics re-estimated on two batches).
 TINY = ["--tiny", "--image-size", "32", "--num-examples", "8", "--epochs", "1",
-        "--steps-per-epoch", "2", "--batch-size", "4"]
+        "--steps-per-epoch", "2", "--batch-size", "4", "--recalibration-batches", "2"]
 
 
 def run_cli(*argv, capsys=None):

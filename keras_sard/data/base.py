@@ -14,8 +14,9 @@ from typing import Callable, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-IGNORE_LABEL = 255
-"""Mask value excluded from losses and metrics (the convention of every reader)."""
+from keras_sard.data.errors import BadDataError, DataError
+from keras_sard.data.validate import validate_files
+from keras_sard.validation import IGNORE_LABEL  # the convention of every reader
 
 
 @dataclasses.dataclass(frozen=True, eq=False, kw_only=True)
@@ -115,7 +116,8 @@ def as_size(value, name: str) -> Tuple[int, int]:
 def check_example(image: np.ndarray, mask: np.ndarray, image_path: str,
                   mask_path: str, num_classes: int,
                   ignore_label: int = IGNORE_LABEL) -> None:
-    """Raise a ``ValueError`` naming the files unless ``(image, mask)`` is well formed.
+    """Raise a `BadDataError` (a ``ValueError``) naming the file unless
+    ``(image, mask)`` is well formed.
 
     Checks: image ``uint8`` (H, W, 3); mask ``int32`` (H, W) with the image's H, W;
     every mask value in ``[0, num_classes)`` or equal to ``ignore_label``.
@@ -127,23 +129,22 @@ def check_example(image: np.ndarray, mask: np.ndarray, image_path: str,
     ...               "a.png", "a_mask.png", num_classes=2)
     """
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
-        raise ValueError(
-            f"Image '{image_path}' decoded to {image.dtype} {image.shape}; expected "
-            f"uint8 (H, W, 3).")
+        raise BadDataError(
+            image_path, f"image decoded to {image.dtype} {image.shape}; expected uint8 "
+            "(H, W, 3).")
     if mask.dtype != np.int32 or mask.ndim != 2:
-        raise ValueError(
-            f"Mask '{mask_path}' decoded to {mask.dtype} {mask.shape}; expected "
-            f"int32 (H, W).")
+        raise BadDataError(
+            mask_path, f"mask decoded to {mask.dtype} {mask.shape}; expected int32 (H, W).")
     if image.shape[:2] != mask.shape:
-        raise ValueError(
-            f"Image '{image_path}' is {image.shape[0]}x{image.shape[1]} (HxW) but its "
-            f"mask '{mask_path}' is {mask.shape[0]}x{mask.shape[1]}; they must match.")
+        raise BadDataError(
+            mask_path, f"mask is {mask.shape[0]}x{mask.shape[1]} (HxW) but its image "
+            f"'{image_path}' is {image.shape[0]}x{image.shape[1]}; they must match.")
     bad = (mask < 0) | ((mask >= num_classes) & (mask != ignore_label))
     if bad.any():
         values = np.unique(mask[bad])[:10].tolist()
-        raise ValueError(
-            f"Mask '{mask_path}' holds class ids {values} outside [0, {num_classes}) "
-            f"that are not the ignore label {ignore_label}.")
+        raise BadDataError(
+            mask_path, f"mask holds class ids {values} outside [0, {num_classes}) that "
+            f"are not the ignore label {ignore_label}.")
 
 
 def dataset_from_files(
@@ -158,7 +159,10 @@ def dataset_from_files(
     ``(uint8 (H, W, 3), int32 (H, W))``; each result goes through
     :func:`check_example`, so a corrupt file, a size mismatch or an unknown
     class id stops iteration with an error naming the file instead of yielding
-    fewer or wrong examples. Order follows ``pairs`` (deterministic).
+    fewer or wrong examples: a `keras_sard.data.errors.DataError`, whose
+    ``path: problem`` line the TensorFlow error carries
+    (`keras_sard.data.errors.data_error_message` finds it). Order follows
+    ``pairs`` (deterministic).
 
     Example:
 
@@ -176,8 +180,13 @@ def dataset_from_files(
     def _load_numpy(image_path, mask_path):
         image_path = image_path.decode("utf-8")
         mask_path = mask_path.decode("utf-8")
-        image, mask = load_example(image_path, mask_path)
-        check_example(image, mask, image_path, mask_path, num_classes, ignore_label)
+        try:
+            image, mask = load_example(image_path, mask_path)
+            check_example(image, mask, image_path, mask_path, num_classes, ignore_label)
+        except DataError:
+            raise
+        except Exception as error:  # a reader's own check: name the file it names
+            raise _naming_a_file(error, image_path, mask_path) from error
         return image, mask
 
     def _load(image_path, mask_path):
@@ -193,6 +202,16 @@ def dataset_from_files(
     return dataset.map(_load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
+def _naming_a_file(error, image_path, mask_path):
+    """`error` as a `BadDataError` on the file its message names first (the
+    image when it names neither)."""
+    message = f"{type(error).__name__}: {error}"
+    found = [(message.find(path), path) for path in (image_path, mask_path) if path in message]
+    if found:
+        return BadDataError(min(found)[1], message)
+    return BadDataError(image_path, f"reading it with '{mask_path}' failed: {message}")
+
+
 def from_files(
     pairs: Sequence[Tuple[str, str]],
     load_example: Callable[[str, str], Tuple[np.ndarray, np.ndarray]],
@@ -206,10 +225,10 @@ def from_files(
 ) -> SegmentationData:
     """:class:`SegmentationData` over file pairs read by ``load_example``.
 
-    With ``validate=True`` the image and annotation headers of every pair are
-    read now (see :func:`keras_sard.data.decode.check_sizes`), so size
-    mismatches and unreadable files fail before training starts; otherwise
-    they fail, naming the file, when the example is read.
+    With ``validate=True`` every pair is checked now from the files' headers
+    (`keras_sard.data.validate.validate_files`), so missing or unreadable
+    files and size mismatches fail before training starts; otherwise they
+    fail, naming the file, when the example is read.
 
     Example:
 
@@ -221,11 +240,9 @@ def from_files(
     >>> data.num_examples, data.files[0]
     (1, ('a.png', 'a.xml'))
     """
-    from keras_sard.data.decode import check_sizes
-
     pairs = [(str(i), str(m)) for i, m in pairs]
     if validate:
-        check_sizes(pairs)
+        validate_files(pairs)
     class_names = tuple(class_names)
     dataset = dataset_from_files(pairs, load_example, len(class_names), ignore_label)
     return SegmentationData(

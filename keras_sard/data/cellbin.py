@@ -29,6 +29,7 @@ import numpy as np
 
 from keras_sard.data.base import SegmentationData, from_files
 from keras_sard.data.decode import DEFAULT_PERCENTILES, read_image, read_label_image
+from keras_sard.data.errors import MissingDataError
 from keras_sard.data.files import (PathLike, find_child_dir, pair_files, require_dir,
                                    split_subset)
 
@@ -52,8 +53,8 @@ def _modality_dirs(root, modalities):
     chosen = []
     for modality in modalities:
         if _fold(modality) not in by_fold:
-            raise FileNotFoundError(
-                f"CellBinDB modality folder {modality!r} not found in '{root}'; present: "
+            raise MissingDataError(
+                root, f"no CellBinDB modality folder {modality!r} in it; present: "
                 f"{sorted(present)}.")
         chosen.append(by_fold[_fold(modality)])
     return chosen
@@ -86,9 +87,9 @@ def list_cellbin(data_dir: PathLike, modalities: Optional[Sequence[str]] = None,
         pairs += pair_files(folder, folder, image_suffixes=(IMAGE_SUFFIX,),
                             mask_suffixes=(MASK_SUFFIXES[mask],), recursive=True)
     if not pairs:
-        raise FileNotFoundError(
-            f"No CellBinDB samples ('<sample>/<sample>{IMAGE_SUFFIX}') in the modality "
-            f"folders of '{root}' ({[f.name for f in folders]}).")
+        raise MissingDataError(
+            root, f"no CellBinDB samples ('<sample>/<sample>{IMAGE_SUFFIX}') in its modality "
+            f"folders ({[f.name for f in folders]}).")
     return pairs
 
 

@@ -1,4 +1,6 @@
-"""Reading image and annotation files into NumPy, with errors that name the file.
+"""Reading image and annotation files into NumPy, with errors that name the file
+(`keras_sard.data.errors.MissingDataError` for a file that is not there,
+`keras_sard.data.errors.BadDataError` for one that cannot be read).
 
 Images become ``uint8`` (H, W, 3): grey is repeated to three channels, an alpha
 channel is dropped, and deeper images (16-bit, 32-bit, float) are stretched per
@@ -9,10 +11,12 @@ turn raw values or colours into class ids, refusing values they do not know.
 
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+from typing import Tuple
 
 import numpy as np
 from PIL import Image
+
+from keras_sard.data.errors import BadDataError, MissingDataError
 
 DEFAULT_PERCENTILES = (1.0, 99.0)
 """Per-image percentiles mapped to 0 and 255 when an image is deeper than 8 bits."""
@@ -23,11 +27,11 @@ def _open(path) -> Image.Image:
         image = Image.open(path)
         image.load()
     except FileNotFoundError:
-        raise FileNotFoundError(f"File not found: '{path}'.") from None
+        raise MissingDataError(path, "file not found.") from None
     except Exception as error:  # PIL raises several types for broken files.
-        raise ValueError(
-            f"Could not decode '{path}' as an image ({type(error).__name__}: "
-            f"{error}); the file may be corrupt or truncated.") from error
+        raise BadDataError(
+            path, f"cannot be decoded as an image ({type(error).__name__}: {error}); "
+            "the file may be corrupt or truncated.") from error
     return image
 
 
@@ -41,8 +45,8 @@ def _frames(image: Image.Image, path) -> np.ndarray:
         image.seek(index)
         page = np.asarray(image)
         if page.ndim != 2 or (pages and page.shape != pages[0].shape):
-            raise ValueError(
-                f"'{path}' has {count} pages that are not same-size single-channel "
+            raise BadDataError(
+                path, f"has {count} pages that are not same-size single-channel "
                 f"planes (page {index} is {page.shape}); cannot read it as one image.")
         pages.append(page)
     return np.stack(pages, axis=-1)
@@ -52,7 +56,8 @@ def read_array(path) -> np.ndarray:
     """Decode ``path`` (PNG, JPEG, TIFF incl. 16-bit and multi-page, BMP) as stored.
 
     Palette ('P') images give their palette indices, multi-page TIFFs give
-    pages as channels. Raises ``FileNotFoundError``/``ValueError`` naming the file.
+    pages as channels. Raises `MissingDataError` (a ``FileNotFoundError``) or
+    `BadDataError` (a ``ValueError``) naming the file.
 
     Example:
 
@@ -125,16 +130,16 @@ def read_image(path, percentiles: Tuple[float, float] = DEFAULT_PERCENTILES) -> 
     if array.ndim == 2:
         array = array[..., None]
     if array.ndim != 3:
-        raise ValueError(f"Image '{path}' has shape {array.shape}; expected (H, W[, C]).")
+        raise BadDataError(path, f"image of shape {array.shape}; expected (H, W[, C]).")
     channels = array.shape[-1]
     if channels == 4:
         array = array[..., :3]
     elif channels == 2:
         array = np.concatenate([array, np.zeros_like(array[..., :1])], axis=-1)
     elif channels not in (1, 3):
-        raise ValueError(
-            f"Image '{path}' has {channels} channels; expected 1 (grey), 2, 3 (RGB) "
-            f"or 4 (RGBA). Convert it to RGB first.")
+        raise BadDataError(
+            path, f"image with {channels} channels; expected 1 (grey), 2, 3 (RGB) "
+            "or 4 (RGBA). Convert it to RGB first.")
     array = to_uint8(array, percentiles)
     if array.shape[-1] == 1:
         array = np.repeat(array, 3, axis=-1)
@@ -144,7 +149,7 @@ def read_image(path, percentiles: Tuple[float, float] = DEFAULT_PERCENTILES) -> 
 def read_label_image(path) -> np.ndarray:
     """Decode a single-channel label image (class ids or instance ids) as stored.
 
-    Raises ``ValueError`` naming the file when the file holds colour; use
+    Raises `BadDataError` (a ``ValueError``) naming the file when it holds colour; use
     :func:`read_array` and ``labels.colors_to_labels`` for colour-coded masks.
     An RGB file whose three channels are equal is accepted as grey.
 
@@ -166,9 +171,9 @@ def read_label_image(path) -> np.ndarray:
         elif array.shape[-1] == 1:
             array = array[..., 0]
         else:
-            raise ValueError(
-                f"Label image '{path}' has {array.shape[-1]} differing channels; "
-                f"expected a single-channel image of class ids.")
+            raise BadDataError(
+                path, f"label image with {array.shape[-1]} differing channels; "
+                "expected a single-channel image of class ids.")
     return array
 
 
@@ -188,34 +193,48 @@ def image_size(path) -> Tuple[int, int]:
         with Image.open(path) as image:
             width, height = image.size
     except FileNotFoundError:
-        raise FileNotFoundError(f"File not found: '{path}'.") from None
+        raise MissingDataError(path, "file not found.") from None
     except Exception as error:
-        raise ValueError(
-            f"Could not read the header of '{path}' ({type(error).__name__}: {error}); "
-            f"the file may be corrupt.") from error
+        raise BadDataError(
+            path, f"cannot be read as an image ({type(error).__name__}: {error}); the "
+            "file may be corrupt.") from error
     return height, width
 
 
-def check_sizes(pairs: Sequence[Tuple[str, str]]) -> None:
-    """Raise ``ValueError`` at the first image/mask pair whose sizes differ.
+_GREY_MODES = ("1", "L", "LA", "PA", "I", "F")
 
-    Reads headers only, so it is fast enough to run over a whole dataset at
-    listing time (the readers' ``validate=True``); it also catches files that
-    cannot be opened at all.
+
+def image_channels(path) -> int:
+    """Channels of an image file as :func:`read_image` finds them, from its header.
+
+    1 for grey (any depth, with or without alpha), 3 for colour (RGB, RGBA,
+    palette, CMYK...), and the page count for a multi-page TIFF of
+    single-channel pages. Only the header (and a TIFF's page directory) is
+    read; raises `MissingDataError` (a ``FileNotFoundError``) or `BadDataError`
+    (a ``ValueError``) naming the file.
 
     Example:
 
     >>> import tempfile, os, numpy as np
     >>> from PIL import Image
     >>> root = tempfile.mkdtemp()
-    >>> a, b = os.path.join(root, "a.png"), os.path.join(root, "b.png")
-    >>> Image.fromarray(np.zeros((4, 5), np.uint8)).save(a)
-    >>> Image.fromarray(np.zeros((4, 5), np.uint8)).save(b)
-    >>> check_sizes([(a, b)])
+    >>> Image.fromarray(np.zeros((4, 5), np.uint16)).save(os.path.join(root, "g.png"))
+    >>> Image.fromarray(np.zeros((4, 5, 3), np.uint8)).save(os.path.join(root, "c.jpg"))
+    >>> image_channels(os.path.join(root, "g.png")), image_channels(os.path.join(root, "c.jpg"))
+    (1, 3)
     """
-    for image_path, mask_path in pairs:
-        image_hw, mask_hw = image_size(image_path), image_size(mask_path)
-        if image_hw != mask_hw:
-            raise ValueError(
-                f"Image '{image_path}' is {image_hw[0]}x{image_hw[1]} (HxW) but its mask "
-                f"'{mask_path}' is {mask_hw[0]}x{mask_hw[1]}; they must match.")
+    try:
+        with Image.open(path) as image:
+            mode = image.mode
+            pages = getattr(image, "n_frames", 1)
+    except FileNotFoundError:
+        raise MissingDataError(path, "file not found.") from None
+    except Exception as error:
+        raise BadDataError(
+            path, f"cannot be read as an image ({type(error).__name__}: {error}); the "
+            "file may be corrupt.") from error
+    grey = mode in _GREY_MODES or mode.startswith("I;")
+    if pages > 1 and grey:
+        return int(pages)
+    return 1 if grey else 3
+

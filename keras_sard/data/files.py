@@ -2,8 +2,9 @@
 
 All readers list files here, so that every one fails the same way: a missing
 folder, an empty folder, an image without its annotation or an annotation
-without its image raises at listing time with the paths involved, and never
-gives a silently shorter dataset.
+without its image raises at listing time a
+`keras_sard.data.errors.MissingDataError` (a ``FileNotFoundError``) naming
+the path, and never gives a silently shorter dataset.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Tuple, Union
+
+from keras_sard.data.errors import BadDataError, MissingDataError
 
 PathLike = Union[str, os.PathLike]
 
@@ -21,7 +24,8 @@ _MAX_LISTED = 5
 
 
 def require_dir(path: PathLike, what: str, hint: str = "") -> Path:
-    """Return ``path`` as a ``Path``, raising ``FileNotFoundError`` unless it is a folder.
+    """Return ``path`` as a ``Path``; a `MissingDataError` (a ``FileNotFoundError``)
+    naming it unless it is a folder.
 
     Example:
 
@@ -31,11 +35,8 @@ def require_dir(path: PathLike, what: str, hint: str = "") -> Path:
     """
     path = Path(path)
     if not path.is_dir():
-        found = "is a file" if path.exists() else "does not exist"
-        message = f"{what} folder '{path}' {found}."
-        if hint:
-            message += f" {hint}"
-        raise FileNotFoundError(message)
+        found = "is a file, not a folder" if path.exists() else "does not exist"
+        raise MissingDataError(path, f"{what} folder {found}.{' ' + hint if hint else ''}")
     return path
 
 
@@ -124,10 +125,11 @@ def pair_files(
     ``mask_dir/aachen/x_gtFine_labelIds.png`` for
     ``image_suffixes=["_leftImg8bit.png"]``, ``mask_suffixes=["_gtFine_labelIds.png"]``.
 
-    Raises ``FileNotFoundError`` when a folder is missing, when there is no
-    image, when an image has no annotation (naming the file expected), or when
-    an annotation has no image (unless ``allow_unpaired_masks``); ``ValueError``
-    when two images share a stem (``a.png`` and ``a.jpg``).
+    Raises `MissingDataError` (a ``FileNotFoundError``) when a folder is
+    missing, when there is no image, when an image has no annotation (naming
+    the file expected), or when an annotation has no image (unless
+    ``allow_unpaired_masks``); `BadDataError` (a ``ValueError``) when two
+    images share a stem (``a.png`` and ``a.jpg``).
 
     Returns:
         sorted list of ``(image_path, mask_path)`` strings.
@@ -147,8 +149,8 @@ def pair_files(
     images = list_files(image_dir, image_suffixes, recursive=recursive,
                         exclude_suffixes=image_exclude)
     if not images:
-        raise FileNotFoundError(
-            f"No image files ending in {list(image_suffixes)} in '{image_dir}'"
+        raise MissingDataError(
+            image_dir, f"no image files ending in {list(image_suffixes)}"
             f"{' (searched recursively)' if recursive else ''}.")
     masks = list_files(mask_dir, mask_suffixes, recursive=recursive)
 
@@ -156,17 +158,17 @@ def pair_files(
     for path in images:
         key = _key(path, image_dir, _ends_with(path.name, image_suffixes))
         if key in image_by_key:
-            raise ValueError(
-                f"Two images share the name '{key}': '{image_by_key[key]}' and "
-                f"'{path}'; keep one.")
+            raise BadDataError(
+                path, f"two images share the name '{key}': '{image_by_key[key]}' and "
+                "this one; keep one.")
         image_by_key[key] = path
     mask_by_key = {}
     for path in masks:
         key = _key(path, mask_dir, _ends_with(path.name, mask_suffixes))
         if key in mask_by_key:
-            raise ValueError(
-                f"Two masks share the name '{key}': '{mask_by_key[key]}' and "
-                f"'{path}'; keep one.")
+            raise BadDataError(
+                path, f"two masks share the name '{key}': '{mask_by_key[key]}' and "
+                "this one; keep one.")
         mask_by_key[key] = path
 
     missing = [key for key in image_by_key if key not in mask_by_key]
@@ -174,17 +176,19 @@ def pair_files(
         first = missing[0]
         expected = mask_dir / (first + mask_suffixes[0])
         listed = ", ".join(str(image_by_key[k]) for k in missing[:_MAX_LISTED])
-        raise FileNotFoundError(
-            f"No mask for image '{image_by_key[first]}': expected '{expected}'. "
-            f"{len(missing)} of {len(image_by_key)} images lack a mask ending in "
-            f"{list(mask_suffixes)}: {listed}{' ...' if len(missing) > _MAX_LISTED else ''}")
+        raise MissingDataError(
+            image_by_key[first],
+            f"image without a mask: expected '{expected}'. {len(missing)} of "
+            f"{len(image_by_key)} images lack a mask ending in {list(mask_suffixes)}: "
+            f"{listed}{' ...' if len(missing) > _MAX_LISTED else ''}")
     extra = [key for key in mask_by_key if key not in image_by_key]
     if extra and not allow_unpaired_masks:
         listed = ", ".join(str(mask_by_key[k]) for k in extra[:_MAX_LISTED])
-        raise FileNotFoundError(
-            f"{len(extra)} masks have no image in '{image_dir}' (expected an image "
-            f"ending in {list(image_suffixes)} with the same name): {listed}"
-            f"{' ...' if len(extra) > _MAX_LISTED else ''}")
+        raise MissingDataError(
+            mask_by_key[extra[0]],
+            f"mask without an image: {len(extra)} masks have no image in '{image_dir}' "
+            f"(expected an image ending in {list(image_suffixes)} with the same name): "
+            f"{listed}{' ...' if len(extra) > _MAX_LISTED else ''}")
     return [(str(image_by_key[k]), str(mask_by_key[k])) for k in sorted(image_by_key)]
 
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from keras_sard.data.base import IGNORE_LABEL, SegmentationData, from_files
 from keras_sard.data.decode import read_array, read_image, read_label_image
+from keras_sard.data.errors import MissingDataError
 from keras_sard.data.files import PathLike, pair_files, require_dir
 from keras_sard.data.labels import colors_to_labels, lookup_labels, palette_dict
 
@@ -46,7 +47,7 @@ def _folders(data_dir: Path, split, image_dir, mask_dir):
         if images.is_dir():
             return images, masks
     tried = " or ".join(f"'{images}'" for images, _ in candidates)
-    raise FileNotFoundError(f"No image folder {tried} (split={split!r}).")
+    raise MissingDataError(data_dir, f"no image folder {tried} (split={split!r}).")
 
 
 def _value_table(value_map: Mapping[int, int], ignore_label: int) -> np.ndarray:

@@ -10,13 +10,16 @@ from typing import Dict, Mapping, Sequence, Tuple
 
 import numpy as np
 
+from keras_sard.data.errors import BadDataError
+
 
 def lookup_labels(raw: np.ndarray, table: np.ndarray, path, *, invalid: int = -1
                   ) -> np.ndarray:
     """Map raw label values to class ids through ``table`` (``class = table[raw]``).
 
     Entries equal to ``invalid`` mark values that must not occur; a value
-    outside the table or marked invalid raises ``ValueError`` naming ``path``.
+    outside the table or marked invalid raises `BadDataError` (a ``ValueError``)
+    naming ``path``.
 
     Example:
 
@@ -28,13 +31,12 @@ def lookup_labels(raw: np.ndarray, table: np.ndarray, path, *, invalid: int = -1
     raw = np.asarray(raw)
     if raw.size and (raw.min() < 0 or raw.max() >= len(table)):
         values = np.unique(raw[(raw < 0) | (raw >= len(table))])[:10].tolist()
-        raise ValueError(
-            f"Mask '{path}' holds values {values} outside the known range "
-            f"[0, {len(table) - 1}].")
+        raise BadDataError(
+            path, f"mask holds values {values} outside the known range [0, {len(table) - 1}].")
     mapped = np.asarray(table, np.int64)[raw]
     if (mapped == invalid).any():
         values = np.unique(raw[mapped == invalid])[:10].tolist()
-        raise ValueError(f"Mask '{path}' holds values {values} that have no class.")
+        raise BadDataError(path, f"mask holds values {values} that have no class.")
     return mapped.astype(np.int32)
 
 
@@ -42,7 +44,7 @@ def colors_to_labels(rgb: np.ndarray, palette: Mapping[Tuple[int, int, int], int
                      ) -> np.ndarray:
     """Map an RGB mask to class ids with ``palette`` ({(r, g, b): class_id}).
 
-    A pixel whose colour is not in the palette raises ``ValueError`` naming
+    A pixel whose colour is not in the palette raises `BadDataError` naming
     ``path`` and the first unknown colours (no silent background).
 
     Example:
@@ -54,8 +56,7 @@ def colors_to_labels(rgb: np.ndarray, palette: Mapping[Tuple[int, int, int], int
     """
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[-1] not in (3, 4):
-        raise ValueError(
-            f"Colour mask '{path}' has shape {rgb.shape}; expected (H, W, 3) RGB.")
+        raise BadDataError(path, f"colour mask of shape {rgb.shape}; expected (H, W, 3) RGB.")
     rgb = rgb[..., :3].astype(np.int64)
     codes = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
     keys = np.array([(r << 16) | (g << 8) | b for (r, g, b) in palette], np.int64)
@@ -67,9 +68,9 @@ def colors_to_labels(rgb: np.ndarray, palette: Mapping[Tuple[int, int, int], int
     if not known.all():
         unknown = np.unique(codes[~known])[:5]
         colours = [((c >> 16) & 255, (c >> 8) & 255, c & 255) for c in unknown.tolist()]
-        raise ValueError(
-            f"Colour mask '{path}' has {int((~known).sum())} pixels of colours not in "
-            f"the palette, e.g. {colours}; known colours: {sorted(palette)}.")
+        raise BadDataError(
+            path, f"colour mask with {int((~known).sum())} pixels of colours not in the "
+            f"palette, e.g. {colours}; known colours: {sorted(palette)}.")
     return values[position].astype(np.int32)
 
 

@@ -33,6 +33,7 @@ import numpy as np
 
 from keras_sard.data.base import IGNORE_LABEL, SegmentationData, from_files
 from keras_sard.data.decode import image_size, read_image
+from keras_sard.data.errors import BadDataError, MissingDataError
 from keras_sard.data.files import PathLike, find_child_dir, pair_files, require_dir
 from keras_sard.data.labels import touching_borders
 
@@ -49,8 +50,8 @@ def parse_aperio_xml(path: PathLike) -> List[np.ndarray]:
     """Polygons of an Aperio ImageScope XML file, each ``(K, 2)`` float ``(x, y)``.
 
     Regions with fewer than three vertices (no area) are skipped. Raises
-    ``ValueError`` naming the file when it is not parseable XML or a vertex
-    lacks numeric X/Y.
+    `BadDataError` (a ``ValueError``) naming the file when it is not parseable
+    XML or a vertex lacks numeric X/Y.
 
     Example:
 
@@ -66,9 +67,9 @@ def parse_aperio_xml(path: PathLike) -> List[np.ndarray]:
     try:
         root = ElementTree.parse(path).getroot()
     except FileNotFoundError:
-        raise FileNotFoundError(f"Annotation file not found: '{path}'.") from None
+        raise MissingDataError(path, "annotation file not found.") from None
     except ElementTree.ParseError as error:
-        raise ValueError(f"Could not parse annotation XML '{path}': {error}.") from error
+        raise BadDataError(path, f"cannot be parsed as annotation XML: {error}.") from error
     polygons = []
     for region in root.iter("Region"):
         vertices = []
@@ -76,8 +77,8 @@ def parse_aperio_xml(path: PathLike) -> List[np.ndarray]:
             try:
                 vertices.append((float(vertex.attrib["X"]), float(vertex.attrib["Y"])))
             except (KeyError, ValueError):
-                raise ValueError(
-                    f"Annotation XML '{path}': region {region.attrib.get('Id', '?')} has a "
+                raise BadDataError(
+                    path, f"annotation region {region.attrib.get('Id', '?')} has a "
                     f"Vertex without numeric X and Y: {vertex.attrib}.") from None
         if len(vertices) >= 3:
             polygons.append(np.asarray(vertices, np.float64))
@@ -155,8 +156,8 @@ def _split_root(data_dir: Path, split: str) -> Path:
     # data_dir may be the split folder itself.
     if find_child_dir(data_dir, ["Tissue Images"]) is not None or any(data_dir.glob("*.xml")):
         return data_dir
-    raise FileNotFoundError(
-        f"No MoNuSeg {split} folder in '{data_dir}': expected one of "
+    raise MissingDataError(
+        data_dir, f"no MoNuSeg {split} folder: expected one of "
         f"{list(SPLIT_FOLDERS[split])} (e.g. '{data_dir / SPLIT_FOLDERS[split][0]}'), or "
         f"data_dir to be that folder. Download from https://monuseg.grand-challenge.org/Data/.")
 
@@ -225,6 +226,6 @@ def _check_inside(polygons, height, width, xml_path, image_path):
     inside = ((points[:, 0] >= -1) & (points[:, 0] <= width) &
               (points[:, 1] >= -1) & (points[:, 1] <= height))
     if inside.mean() < 0.5:
-        raise ValueError(
-            f"Annotation '{xml_path}' has {100 * (1 - inside.mean()):.0f}% of its vertices "
+        raise BadDataError(
+            xml_path, f"annotation with {100 * (1 - inside.mean()):.0f}% of its vertices "
             f"outside its image '{image_path}' ({height}x{width}); the files do not match.")

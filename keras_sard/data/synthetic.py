@@ -1,7 +1,8 @@
 """An embedded tiny-dense segmentation dataset, generated with NumPy, any size.
 
 Two kinds of scene, both with tens of small objects (a few to ~15 px across)
-per 64x64 image, packed so that many touch:
+per 64x64 image, packed so that many touch (``object_scale`` makes them
+larger, see below):
 
 * ``"fragments"``: a rock-fragment pile. A jittered, weighted Voronoi tiling,
   warped by smooth noise so cell borders are irregular, gives the fragments;
@@ -18,6 +19,17 @@ per 64x64 image, packed so that many touch:
   1-px line is labelled background so instances stay separable. Multi-class:
   the foreground classes are nucleus types ranging from small, round, dark
   and smooth (type 1) to large, elongated, pale and coarsely textured.
+
+``object_scale`` (default 1) multiplies the scene's geometry: the spacing of
+objects, their radii, the warp of their outlines, the fragments' rims and the
+area bins of the fragment size classes.  What belongs to the imaging stays in
+pixels (grain and chromatin texture, blur, noise, the 1-px lines between
+touching objects).  Measured on objects that do not touch the image border
+(10th-90th percentile of the larger side of their bounding box, median in
+brackets), 32 images of 128x128: at 1, 4-12 px (8) for fragments and 4-10 px
+(7) for nuclei; at ``OBJECT_SCALE_LARGE`` (4), 25-54 px (38) and 15-40 px
+(26), so that each object spans several cells of a stride-4 feature map.  The default gives the same
+arrays as before the argument existed.
 
 Every example is drawn from its own random stream seeded by
 ``(seed, split, index)``: the same seed gives identical arrays, example ``i``
@@ -38,6 +50,10 @@ from keras_sard.data.base import IGNORE_LABEL, SegmentationData
 from keras_sard.data.labels import touching_borders
 
 KINDS = ("fragments", "nuclei")
+MIN_OBJECT_SCALE = 0.25
+"""The smallest `object_scale`: below it the smallest objects are under a pixel."""
+OBJECT_SCALE_LARGE = 4.0
+"""An `object_scale` giving objects about 16-50 px across (see the module docstring)."""
 SPLITS = ("train", "val", "test")
 _KIND_CODE = {"fragments": 1, "nuclei": 2}
 
@@ -70,6 +86,15 @@ def _check_kind_and_classes(kind, num_classes):
         raise ValueError(
             f"num_classes must be an integer in [2, 16] (background plus 1-15 object "
             f"classes), got {num_classes!r}.")
+
+
+def _check_object_scale(object_scale):
+    if isinstance(object_scale, bool) or not isinstance(object_scale, (int, float, np.number)) \
+            or not MIN_OBJECT_SCALE <= object_scale < np.inf:
+        raise ValueError(
+            f"object_scale must be a finite number >= {MIN_OBJECT_SCALE} (1: objects of a "
+            f"few to ~15 px), got {object_scale!r}.")
+    return float(object_scale)
 
 
 def _check_size(image_size):
@@ -117,24 +142,25 @@ def _fractal_noise(rng, height, width, cells=(16.0, 6.0, 2.5)):
     return total / 1.6
 
 
-def _size_bins(areas, num_classes):
+def _size_bins(areas, num_classes, scale=1.0):
     """Foreground class (1..num_classes-1) of each fragment area (px).
 
     The bin edges are fixed (they do not depend on the image): quantiles of a
     log-normal fitted to the visible fragment areas of this generator (median
-    ~30 px), so that the size classes come out roughly balanced.
+    ~30 px at object scale 1, times ``scale**2``), so that the size classes
+    come out roughly balanced.
     """
     if num_classes == 2:
         return np.ones_like(areas, np.int32)
     from scipy.stats import norm
 
     levels = np.arange(1, num_classes - 1) / (num_classes - 1)
-    edges = np.exp(np.log(30.0) + 0.9 * norm.ppf(levels))
+    edges = np.exp(np.log(30.0) + 0.9 * norm.ppf(levels)) * (scale * scale)
     return (np.searchsorted(edges, areas, side="right") + 1).astype(np.int32)
 
 
-def _fragments(rng, height, width, num_classes):
-    spacing = rng.uniform(6.5, 10.5)
+def _fragments(rng, height, width, num_classes, scale):
+    spacing = rng.uniform(6.5, 10.5) * scale
     margin = 3
     ny = int(np.ceil(height / spacing)) + 2 * margin
     nx = int(np.ceil(width / spacing)) + 2 * margin
@@ -193,7 +219,7 @@ def _fragments(rng, height, width, num_classes):
     local_y = (py - flat_cy[label]) / spacing
     local_x = (px - flat_cx[label]) / spacing
     shade = 1.0 + relief * (local_y * light_y + local_x * light_x)
-    shade *= 1.0 - 0.25 * np.exp(-border / 1.3)  # rounded rims
+    shade *= 1.0 - 0.25 * np.exp(-border / (1.3 * scale))  # rounded rims
     grain = _fractal_noise(rng, height, width, (5.0, 2.0, 1.0))
     colour = base[label] * (shade * (1.0 + texture_amp[label] * grain))[..., None]
 
@@ -220,12 +246,12 @@ def _fragments(rng, height, width, num_classes):
         mask[solid] = 1
     else:
         areas = np.bincount(label[solid], minlength=n_cells).astype(np.float64)
-        classes = _size_bins(areas, num_classes)
+        classes = _size_bins(areas, num_classes, scale)
         mask[solid] = classes[label[solid]]
     return image, mask
 
 
-def _nuclei(rng, height, width, num_classes):
+def _nuclei(rng, height, width, num_classes, scale):
     # Eosin background with fibres (anisotropic noise) and pale gaps.
     fibre_angle = rng.uniform(0, np.pi)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -236,7 +262,7 @@ def _nuclei(rng, height, width, num_classes):
     eosin_od = np.clip(eosin_od, 0.02, None)
 
     # Nucleus centres: jittered grid thinned by a smooth density field.
-    spacing = rng.uniform(7.0, 9.5)
+    spacing = rng.uniform(7.0, 9.5) * scale
     ny = int(np.ceil(height / spacing)) + 2
     nx = int(np.ceil(width / spacing)) + 2
     cy = ((np.arange(ny) - 1 + 0.5) * spacing)[:, None] + rng.uniform(-0.5, 0.5, (ny, nx)) * spacing
@@ -249,7 +275,7 @@ def _nuclei(rng, height, width, num_classes):
     n_types = num_classes - 1
     kinds = rng.integers(0, max(n_types, 3), count)  # binary sets still mix 3 looks
     u = kinds / max(max(n_types, 3) - 1, 1)
-    radius_a = (2.2 + 3.2 * u) * rng.uniform(0.85, 1.15, count)
+    radius_a = (2.2 + 3.2 * u) * rng.uniform(0.85, 1.15, count) * scale
     elong = np.clip((0.92 - 0.4 * u) * rng.uniform(0.9, 1.1, count), 0.45, 1.0)
     radius_b = radius_a * elong
     optical = (1.7 - 0.8 * u) * rng.uniform(0.85, 1.15, count)
@@ -312,8 +338,12 @@ def _nuclei(rng, height, width, num_classes):
 
 def synthetic_example(kind: str = "fragments", index: int = 0,
                       image_size: Tuple[int, int] = (64, 64), num_classes: int = 2,
-                      seed: int = 0, split: str = "train") -> Tuple[np.ndarray, np.ndarray]:
+                      seed: int = 0, split: str = "train",
+                      object_scale: float = 1.0) -> Tuple[np.ndarray, np.ndarray]:
     """Example ``index`` of a synthetic dataset: ``(uint8 (H, W, 3), int32 (H, W))``.
+
+    ``object_scale`` multiplies the size of the objects (see the module
+    docstring); the arguments are otherwise those of `make_synthetic`.
 
     Example:
 
@@ -323,14 +353,16 @@ def synthetic_example(kind: str = "fragments", index: int = 0,
     """
     _check_kind_and_classes(kind, num_classes)
     height, width = _check_size(image_size)
+    scale = _check_object_scale(object_scale)
     rng = _rng(kind, split, index, seed)
     draw = _fragments if kind == "fragments" else _nuclei
-    return draw(rng, height, width, int(num_classes))
+    return draw(rng, height, width, int(num_classes), scale)
 
 
 def synthetic_arrays(kind: str = "fragments", num_examples: int = 64,
                      image_size: Tuple[int, int] = (64, 64), num_classes: int = 2,
-                     seed: int = 0, split: str = "train") -> Tuple[np.ndarray, np.ndarray]:
+                     seed: int = 0, split: str = "train",
+                     object_scale: float = 1.0) -> Tuple[np.ndarray, np.ndarray]:
     """``num_examples`` synthetic examples as arrays ``(images (N, H, W, 3) uint8,
     masks (N, H, W) int32)``; see the module docstring for what they show.
 
@@ -347,11 +379,12 @@ def synthetic_arrays(kind: str = "fragments", num_examples: int = 64,
         raise ValueError(f"num_examples must be >= 1, got {num_examples}.")
     _check_kind_and_classes(kind, num_classes)
     height, width = _check_size(image_size)
+    _check_object_scale(object_scale)
     images = np.empty((num_examples, height, width, 3), np.uint8)
     masks = np.empty((num_examples, height, width), np.int32)
     for index in range(int(num_examples)):
         images[index], masks[index] = synthetic_example(
-            kind, index, (height, width), num_classes, seed, split)
+            kind, index, (height, width), num_classes, seed, split, object_scale)
     return images, masks
 
 
@@ -374,7 +407,8 @@ def synthetic_palette(num_classes: int) -> Tuple[Tuple[int, int, int], ...]:
 
 def make_synthetic(kind: str = "fragments", num_examples: int = 64,
                    image_size: Tuple[int, int] = (64, 64), num_classes: int = 2,
-                   seed: int = 0, split: str = "train") -> SegmentationData:
+                   seed: int = 0, split: str = "train",
+                   object_scale: float = 1.0) -> SegmentationData:
     """A synthetic tiny-dense dataset as :class:`SegmentationData`.
 
     Examples are generated lazily when the dataset is iterated (about 2-4 ms
@@ -389,6 +423,9 @@ def make_synthetic(kind: str = "fragments", num_examples: int = 64,
             plus ``k - 1`` object classes (fragment size bins or nucleus types).
         seed: base seed; example ``i`` depends only on ``(seed, split, kind, i)``.
         split: ``"train"``, ``"val"`` or ``"test"`` (disjoint random streams).
+        object_scale: multiplies the objects' size (1: a few to ~15 px
+            across; `OBJECT_SCALE_LARGE` = 4: about 16-50 px); see the module
+            docstring.
 
     Example:
 
@@ -404,9 +441,11 @@ def make_synthetic(kind: str = "fragments", num_examples: int = 64,
     if int(num_examples) < 1:
         raise ValueError(f"num_examples must be >= 1, got {num_examples}.")
     _rng(kind, split, 0, seed)  # validates split and seed now, not at iteration
+    object_scale = _check_object_scale(object_scale)
 
     make_one = functools.partial(synthetic_example, kind, image_size=(height, width),
-                                 num_classes=int(num_classes), seed=int(seed), split=split)
+                                 num_classes=int(num_classes), seed=int(seed), split=split,
+                                 object_scale=object_scale)
 
     def _generate(index):
         image, mask = tf.numpy_function(

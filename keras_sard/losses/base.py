@@ -15,6 +15,8 @@ Distiller adds them to the total and logs each one.
 
 import keras
 
+from keras_sard.validation import check_weight
+
 
 class SeedStateSaving:
     """Mixin for layers that draw random numbers (L_DA's noise, MGD's masks).
@@ -58,17 +60,6 @@ def as_names(names, argument):
             f"`{argument}` must be a non-empty sequence of layer names; got {names!r}."
         )
     return names
-
-
-def check_weight(value, argument):
-    """A loss weight: a finite number ≥ 0."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{argument}` must be a number ≥ 0; got {value!r}.") from None
-    if not value >= 0 or value == float("inf"):
-        raise ValueError(f"`{argument}` must be a finite number ≥ 0; got {value!r}.")
-    return value
 
 
 class DistillationLoss(keras.layers.Layer):

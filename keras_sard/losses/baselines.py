@@ -31,36 +31,16 @@ documented rule):
   for DKD, their class).
 """
 
-import numbers
-
 import keras
 from keras import ops
 
-from keras_sard.losses.base import (
-    DistillationLoss,
-    SeedStateSaving,
-    check_weight,
-)
-from keras_sard.losses.sard import DenoisingHead, _check_rank4, _resize_to
-from keras_sard.losses.task import prepare_labels
+from keras_sard.losses.base import DistillationLoss, SeedStateSaving
+from keras_sard.losses.heads import DenoisingHead
+from keras_sard.maps import prepare_labels, resize_like
+from keras_sard.validation import (IGNORE_LABEL, check_ignore_label, check_number, check_rank4,
+                                   check_seed, check_weight)
 
 __all__ = ["LogitKD", "ChannelWiseKD", "DecoupledKD", "MaskedGenerativeKD"]
-
-
-def _is_number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _check_positive(value, argument):
-    if not _is_number(value) or not 0 < value < float("inf"):
-        raise ValueError(f"`{argument}` must be a finite number > 0; got {value!r}.")
-    return float(value)
-
-
-def _check_ignore_label(ignore_label):
-    if ignore_label is not None and (isinstance(ignore_label, bool) or not isinstance(ignore_label, int)):
-        raise ValueError(f"`ignore_label` must be an integer or None; got {ignore_label!r}.")
-    return ignore_label
 
 
 def _as_two_classes(logits):
@@ -108,7 +88,7 @@ class _LogitLoss(DistillationLoss):
                 "and `student_layers` must be None (the models' outputs) or name one "
                 f"layer each; got {self.teacher_layers!r} and {self.student_layers!r}."
             )
-        self.temperature = _check_positive(temperature, "temperature")
+        self.temperature = check_number(temperature, "temperature", inclusive=False)
 
     def build(self, teacher_outputs_shape, student_outputs_shape):
         shapes = []
@@ -120,7 +100,7 @@ class _LogitLoss(DistillationLoss):
                 raise ValueError(
                     f"`{argument}` must hold one logits map; got {len(outputs)}."
                 )
-            shapes.append(_check_rank4(outputs[0], argument))
+            shapes.append(check_rank4(outputs[0], argument))
         if shapes[0][-1] != shapes[1][-1]:
             raise ValueError(
                 "The teacher's and the student's logits must have the same number of "
@@ -137,7 +117,7 @@ class _LogitLoss(DistillationLoss):
                 f"classes; got {tuple(teacher.shape)} and {tuple(student.shape)}."
             )
         teacher = ops.stop_gradient(ops.cast(teacher, "float32"))
-        student = _resize_to(ops.cast(student, "float32"), teacher)
+        student = resize_like(ops.cast(student, "float32"), teacher)
         return teacher / self.temperature, student / self.temperature
 
     def compute_output_shape(self, *args, **kwargs):
@@ -187,12 +167,12 @@ class LogitKD(_LogitLoss):
         LogitKD(temperature=2.0)([teacher], [student])["kd"]
     """
 
-    def __init__(self, temperature=1.0, weight=1.0, ignore_label=255,
+    def __init__(self, temperature=1.0, weight=1.0, ignore_label=IGNORE_LABEL,
                  teacher_layers=None, student_layers=None, **kwargs):
         kwargs.setdefault("name", "kd")
         super().__init__(teacher_layers, student_layers, weight=weight,
                          temperature=temperature, **kwargs)
-        self.ignore_label = _check_ignore_label(ignore_label)
+        self.ignore_label = check_ignore_label(ignore_label)
 
     def call(self, teacher_outputs, student_outputs, labels=None):
         teacher, student = self.logits(teacher_outputs, student_outputs)
@@ -293,14 +273,14 @@ class DecoupledKD(_LogitLoss):
 
     requires_labels = True
 
-    def __init__(self, alpha=1.0, beta=2.0, temperature=1.0, weight=1.0, ignore_label=255,
-                 teacher_layers=None, student_layers=None, **kwargs):
+    def __init__(self, alpha=1.0, beta=2.0, temperature=1.0, weight=1.0,
+                 ignore_label=IGNORE_LABEL, teacher_layers=None, student_layers=None, **kwargs):
         kwargs.setdefault("name", "dkd")
         super().__init__(teacher_layers, student_layers, weight=weight,
                          temperature=temperature, **kwargs)
         self.alpha = check_weight(alpha, "alpha")
         self.beta = check_weight(beta, "beta")
-        self.ignore_label = _check_ignore_label(ignore_label)
+        self.ignore_label = check_ignore_label(ignore_label)
 
     @staticmethod
     def _log_parts(logits, is_target):
@@ -393,12 +373,8 @@ class MaskedGenerativeKD(SeedStateSaving, DistillationLoss):
                 "name the layers to tap (the paper's: the last backbone level)."
             )
         super().__init__(teacher_layers, student_layers, weight=weight, **kwargs)
-        if not _is_number(mask_ratio) or not 0.0 < mask_ratio < 1.0:
-            raise ValueError(f"`mask_ratio` must satisfy 0 < mask_ratio < 1; got {mask_ratio!r}.")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"`seed` must be None or an integer; got {seed!r}.")
-        self.mask_ratio = float(mask_ratio)
-        self.seed = seed
+        self.mask_ratio = check_number(mask_ratio, "mask_ratio", inclusive=False, maximum=1.0)
+        self.seed = check_seed(seed)
         self.seed_generator = keras.random.SeedGenerator(seed, name="mask_seed")
         self.aligners = []
         self.generators = []
@@ -409,8 +385,8 @@ class MaskedGenerativeKD(SeedStateSaving, DistillationLoss):
         for level, (teacher_shape, student_shape) in enumerate(
             zip(teacher_outputs_shape, student_outputs_shape)
         ):
-            teacher_shape = _check_rank4(teacher_shape, "teacher_features")
-            student_shape = _check_rank4(student_shape, "student_features")
+            teacher_shape = check_rank4(teacher_shape, "teacher_features")
+            student_shape = check_rank4(student_shape, "student_features")
             channels = teacher_shape[-1]
             aligner = None
             if student_shape[-1] != channels:
@@ -437,7 +413,7 @@ class MaskedGenerativeKD(SeedStateSaving, DistillationLoss):
             student = ops.cast(student, "float32")
             if self.aligners[level] is not None:
                 student = self.aligners[level](student)
-            student = _resize_to(student, teacher)
+            student = resize_like(student, teacher)
             shape = ops.shape(teacher)
             keep = self.draw_mask((shape[0], shape[1], shape[2], 1))
             generated = self.generators[level](student * keep)

@@ -13,14 +13,18 @@ Per tapped level, with W the teacher's structure weights (`StructureWeights`):
 own W, P_S and g_θ, averages over levels and weights the two terms.
 """
 
-import numbers
+import inspect
 
 import keras
 from keras import ops
 
 from keras_sard.backend import batch_normal
-from keras_sard.losses.base import DistillationLoss, SeedStateSaving, check_weight
-from keras_sard.structure import StructureWeights, check_choice
+from keras_sard.losses.base import DistillationLoss, SeedStateSaving
+from keras_sard.losses.heads import DenoisingHead
+from keras_sard.maps import resize_like
+from keras_sard.structure import StructureWeights
+from keras_sard.validation import (check_choice, check_int, check_number, check_rank4,
+                                   check_seed, check_weight)
 
 __all__ = [
     "weighted_squared_error",
@@ -63,72 +67,6 @@ def weighted_squared_error(target, prediction, weights=None, channel_reduction="
     return ops.mean(ops.sum(weights * error, axis=(1, 2)))
 
 
-def _check_rank4(shape, argument):
-    if shape is None or len(shape) != 4:
-        raise ValueError(
-            f"`{argument}` must be rank-4 channels_last (batch, height, width, "
-            f"channels); got shape {None if shape is None else tuple(shape)}."
-        )
-    if shape[-1] is None:
-        raise ValueError(
-            f"`{argument}` must have a known channel count; got shape {tuple(shape)}."
-        )
-    return tuple(shape)
-
-
-def _resize_to(x, reference):
-    """Bilinearly resize x's spatial size to reference's, where they differ."""
-    size = tuple(reference.shape[1:3])
-    if tuple(x.shape[1:3]) == size and None not in size:
-        return x
-    if None in size:
-        size = tuple(ops.shape(reference)[1:3])
-    return ops.image.resize(x, size, interpolation="bilinear")
-
-
-@keras.saving.register_keras_serializable(package="keras_sard")
-class DenoisingHead(keras.layers.Layer):
-    """g_θ: conv3×3 (hidden, ReLU) → conv3×3 (channels), predicting the noise ε.
-
-    Example::
-
-        import numpy as np
-        from keras_sard.losses import DenoisingHead
-        DenoisingHead(channels=8, hidden_channels=16)(np.zeros((1, 6, 6, 16))).shape
-        # (1, 6, 6, 8)
-    """
-
-    def __init__(self, channels, hidden_channels=128, **kwargs):
-        kwargs["dtype"] = "float32"
-        super().__init__(**kwargs)
-        for argument, value in (("channels", channels), ("hidden_channels", hidden_channels)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"`{argument}` must be an integer ≥ 1; got {value!r}.")
-        self.channels = channels
-        self.hidden_channels = hidden_channels
-        self.hidden = keras.layers.Conv2D(
-            hidden_channels, 3, padding="same", activation="relu", name="hidden", dtype="float32"
-        )
-        self.output_conv = keras.layers.Conv2D(
-            channels, 3, padding="same", name="output", dtype="float32"
-        )
-
-    def build(self, input_shape):
-        self.hidden.build(input_shape)
-        self.output_conv.build(tuple(input_shape[:-1]) + (self.hidden_channels,))
-
-    def call(self, inputs):
-        return self.output_conv(self.hidden(inputs))
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self.channels,)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(channels=self.channels, hidden_channels=self.hidden_channels)
-        return config
-
-
 @keras.saving.register_keras_serializable(package="keras_sard")
 class FeatureConsistencyLoss(keras.layers.Layer):
     """L_FC at one level: structure-weighted MSE of projected features.
@@ -163,23 +101,15 @@ class FeatureConsistencyLoss(keras.layers.Layer):
                  channel_reduction="mean", **kwargs):
         kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
-        if teacher_channels is not None and (
-            not isinstance(teacher_channels, int)
-            or isinstance(teacher_channels, bool)
-            or teacher_channels < 1
-        ):
-            raise ValueError(
-                f"`teacher_channels` must be None or an integer ≥ 1; got {teacher_channels!r}."
-            )
-        check_choice(teacher_projection, TEACHER_PROJECTIONS, "teacher_projection")
-        self.teacher_channels = teacher_channels
-        self.teacher_projection = teacher_projection
+        self.teacher_channels = check_int(teacher_channels, "teacher_channels", allow_none=True)
+        self.teacher_projection = check_choice(
+            teacher_projection, TEACHER_PROJECTIONS, "teacher_projection")
         self.channel_reduction = check_choice(
             channel_reduction, CHANNEL_REDUCTIONS, "channel_reduction")
 
     def build(self, teacher_features_shape, student_features_shape):
-        teacher_shape = _check_rank4(teacher_features_shape, "teacher_features")
-        student_shape = _check_rank4(student_features_shape, "student_features")
+        teacher_shape = check_rank4(teacher_features_shape, "teacher_features")
+        student_shape = check_rank4(student_features_shape, "student_features")
         channels = teacher_shape[-1]
         if self.teacher_channels is not None and self.teacher_channels != channels:
             raise ValueError(
@@ -214,7 +144,7 @@ class FeatureConsistencyLoss(keras.layers.Layer):
             )
         if self.teacher_projection == "frozen":
             teacher = self.teacher_projector(teacher)
-        return teacher, _resize_to(self.student_projection(student), teacher)
+        return teacher, resize_like(self.student_projection(student), teacher)
 
     def call(self, teacher_features, student_features, weights=None):
         teacher, student = self.project(teacher_features, student_features)
@@ -271,28 +201,17 @@ class DistributionAlignmentLoss(SeedStateSaving, keras.layers.Layer):
                  denoiser_input="concat", **kwargs):
         kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
-        if isinstance(alpha, bool) or not (isinstance(alpha, numbers.Real) and 0.0 < alpha < 1.0):
-            raise ValueError(f"`alpha` must satisfy 0 < alpha < 1; got {alpha!r}.")
-        if hidden_channels is not None and (
-            not isinstance(hidden_channels, int) or isinstance(hidden_channels, bool) or hidden_channels < 1
-        ):
-            raise ValueError(
-                f"`hidden_channels` must be None (min(128, C_T)) or an integer ≥ 1; got "
-                f"{hidden_channels!r}."
-            )
-        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
-            raise ValueError(f"`seed` must be None or an integer; got {seed!r}.")
-        self.alpha = float(alpha)
-        self.hidden_channels = hidden_channels
-        self.seed = seed
+        self.alpha = check_number(alpha, "alpha", inclusive=False, maximum=1.0)
+        self.hidden_channels = check_int(hidden_channels, "hidden_channels", allow_none=True)
+        self.seed = check_seed(seed)
         self.channel_reduction = check_choice(
             channel_reduction, CHANNEL_REDUCTIONS, "channel_reduction")
         self.denoiser_input = check_choice(denoiser_input, DENOISER_INPUTS, "denoiser_input")
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
 
     def build(self, teacher_projected_shape, student_projected_shape):
-        teacher_shape = _check_rank4(teacher_projected_shape, "teacher_projected")
-        student_shape = _check_rank4(student_projected_shape, "student_projected")
+        teacher_shape = check_rank4(teacher_projected_shape, "teacher_projected")
+        student_shape = check_rank4(student_projected_shape, "student_projected")
         if teacher_shape[-1] != student_shape[-1]:
             raise ValueError(
                 "`teacher_projected` and `student_projected` must have the same "
@@ -326,6 +245,18 @@ class DistributionAlignmentLoss(SeedStateSaving, keras.layers.Layer):
         return config
 
 
+def _structure_arguments():
+    """The arguments of `StructureWeights` (its signature is the one home of
+    their defaults)."""
+    parameters = inspect.signature(StructureWeights.__init__).parameters.values()
+    return tuple(p.name for p in parameters
+                 if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD)
+
+
+STRUCTURE_ARGUMENTS = _structure_arguments()
+"""The keyword arguments `SARDLoss` forwards to its `StructureWeights`."""
+
+
 @keras.saving.register_keras_serializable(package="keras_sard")
 class SARDLoss(DistillationLoss):
     """SARD as a Distiller loss: λf·L_FC + λd·L_DA averaged over tapped levels.
@@ -339,10 +270,6 @@ class SARDLoss(DistillationLoss):
         weighting: ``"structure"`` (W from the teacher) or ``"uniform"``
             (W = 1/N; the paper's "Uniform SARD" ablation row).
         levels: indices into the layer lists to use; None uses all.
-        beta_edge, beta_corner, beta_density, scales, sigma0, radius, density,
-            normalize, padding: the structure map's arguments (see `StructureWeights`);
-            the paper's Table 3 ablations are β settings, e.g. E only is
-            ``beta_corner=0, beta_density=0``.
         teacher_projection: ``"identity"`` or ``"frozen"`` (see
             `FeatureConsistencyLoss`).
         alpha, hidden_channels, seed, denoiser_input: of
@@ -350,6 +277,13 @@ class SARDLoss(DistillationLoss):
             ``min(128, C_T)`` wide at each level).
         channel_reduction: ``"mean"`` (default) or ``"sum"`` over channels,
             in both terms.
+        **kwargs: the structure map's arguments (`STRUCTURE_ARGUMENTS`:
+            ``beta_edge``, ``beta_corner``, ``beta_density``, ``scales``,
+            ``sigma0``, ``radius``, ``density``, ``normalize``, ``eps``,
+            ``padding``), passed to its `StructureWeights` with that class's
+            defaults; the paper's Table 3 ablations are β settings, e.g. E
+            only is ``beta_corner=0, beta_density=0``.  Other keywords
+            (``name`` ...) go to the layer.
 
     Returns ``{"<name>_fc": λf·mean L_FC, "<name>_da": λd·mean L_DA}``; the
     name is ``"sard"`` unless given, so the logs show ``sard_fc`` and ``sard_da``.
@@ -360,7 +294,9 @@ class SARDLoss(DistillationLoss):
         loss = SARDLoss(
             teacher_layers=["teacher_level_1", "teacher_level_2"],
             student_layers=["student_level_1", "student_level_2"],
+            beta_density=0.0,  # a StructureWeights argument
         )
+        loss.structure.beta_density  # 0.0
     """
 
     def __init__(
@@ -371,15 +307,7 @@ class SARDLoss(DistillationLoss):
         alignment_weight=0.5,
         weighting="structure",
         levels=None,
-        beta_edge=2.0,
-        beta_corner=1.0,
-        beta_density=1.0,
-        scales=None,
-        sigma0=4.0,
-        radius=7,
-        density="exact",
-        normalize="mean",
-        padding="reflect",
+        *,
         teacher_projection="identity",
         alpha=0.5,
         hidden_channels=None,
@@ -388,6 +316,8 @@ class SARDLoss(DistillationLoss):
         denoiser_input="concat",
         **kwargs,
     ):
+        structure_arguments = {
+            key: kwargs.pop(key) for key in STRUCTURE_ARGUMENTS if key in kwargs}
         kwargs.pop("weight", None)  # the two terms carry their own weights
         kwargs.setdefault("name", "sard")
         if teacher_layers is None or student_layers is None:
@@ -413,18 +343,7 @@ class SARDLoss(DistillationLoss):
         self.feature_weight = check_weight(feature_weight, "feature_weight")
         self.alignment_weight = check_weight(alignment_weight, "alignment_weight")
         self.weighting = check_choice(weighting, WEIGHTINGS, "weighting")
-        self.structure = StructureWeights(
-            beta_edge=beta_edge,
-            beta_corner=beta_corner,
-            beta_density=beta_density,
-            scales=scales,
-            sigma0=sigma0,
-            radius=radius,
-            density=density,
-            normalize=normalize,
-            padding=padding,
-            name="structure_weights",
-        )
+        self.structure = StructureWeights(**structure_arguments, name="structure_weights")
         self.teacher_projection = teacher_projection
         self.alpha = alpha
         self.hidden_channels = hidden_channels
@@ -504,19 +423,6 @@ class SARDLoss(DistillationLoss):
             seed=self.seed,
             channel_reduction=self.channel_reduction,
             denoiser_input=self.denoiser_input,
-            **{
-                key: structure[key]
-                for key in (
-                    "beta_edge",
-                    "beta_corner",
-                    "beta_density",
-                    "scales",
-                    "sigma0",
-                    "radius",
-                    "density",
-                    "normalize",
-                    "padding",
-                )
-            },
+            **{key: structure[key] for key in STRUCTURE_ARGUMENTS},
         )
         return config

@@ -5,38 +5,13 @@ as the paper; several channels use softmax cross-entropy + Dice averaged over
 classes.  Pixels whose label is ``ignore_label`` (255) count nowhere.
 """
 
-import math
-
 import keras
 from keras import ops
 
+from keras_sard.maps import prepare_labels, resize_logits
+from keras_sard.validation import IGNORE_LABEL, check_ignore_label, check_number, check_weight
+
 __all__ = ["SegmentationLoss", "prepare_labels", "resize_logits"]
-
-
-def prepare_labels(labels):
-    """Integer label maps as (B, H, W) int32; a trailing channel of 1 is dropped."""
-    labels = ops.convert_to_tensor(labels)
-    if len(labels.shape) == 4 and labels.shape[-1] == 1:
-        labels = labels[..., 0]
-    if len(labels.shape) != 3:
-        raise ValueError(
-            "Labels must be integer class maps of shape (batch, height, width) or "
-            f"(batch, height, width, 1); got shape {tuple(labels.shape)}."
-        )
-    return ops.cast(labels, "int32")
-
-
-def resize_logits(logits, size):
-    """Bilinearly resize (B, h, w, K) logits to `size` = (H, W) where they differ."""
-    logits = ops.convert_to_tensor(logits)
-    if len(logits.shape) != 4:
-        raise ValueError(
-            "Predictions must be logits of shape (batch, height, width, classes); "
-            f"got shape {tuple(logits.shape)}."
-        )
-    if tuple(logits.shape[1:3]) == tuple(size) and None not in tuple(size):
-        return logits
-    return ops.image.resize(logits, size, interpolation="bilinear")
 
 
 def _pixel_weights(valid, sample_weight):
@@ -93,7 +68,7 @@ class SegmentationLoss(keras.losses.Loss):
 
     def __init__(
         self,
-        ignore_label=255,
+        ignore_label=IGNORE_LABEL,
         cross_entropy_weight=1.0,
         dice_weight=1.0,
         smooth=1.0,
@@ -103,20 +78,10 @@ class SegmentationLoss(keras.losses.Loss):
         kwargs.pop("reduction", None)
         kwargs.pop("dtype", None)
         super().__init__(name=name, reduction="none", dtype="float32", **kwargs)
-        for argument, value in (
-            ("cross_entropy_weight", cross_entropy_weight),
-            ("dice_weight", dice_weight),
-        ):
-            if not (isinstance(value, (int, float)) and 0 <= value < math.inf):
-                raise ValueError(f"`{argument}` must be a finite number ≥ 0; got {value!r}.")
-        if not (isinstance(smooth, (int, float)) and 0 < smooth < math.inf):
-            raise ValueError(f"`smooth` must be a finite number > 0; got {smooth!r}.")
-        if ignore_label is not None and not isinstance(ignore_label, int):
-            raise ValueError(f"`ignore_label` must be an integer or None; got {ignore_label!r}.")
-        self.ignore_label = ignore_label
-        self.cross_entropy_weight = float(cross_entropy_weight)
-        self.dice_weight = float(dice_weight)
-        self.smooth = float(smooth)
+        self.ignore_label = check_ignore_label(ignore_label)
+        self.cross_entropy_weight = check_weight(cross_entropy_weight, "cross_entropy_weight")
+        self.dice_weight = check_weight(dice_weight, "dice_weight")
+        self.smooth = check_number(smooth, "smooth", inclusive=False)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         labels = prepare_labels(y_true)

@@ -6,32 +6,32 @@
 - `get_recipe(name)`: the paper's teacher → student pairs.
 
 Every model's tappable levels are ``f"{name}_level_{i}"``, i = 1..4
-(strides 4, 8, 16, 32): `level_names(name)`.
+(strides 4, 8, 16, 32): `level_names(name)`.  Names load on first access:
+the recipe registry (`keras_sard.models.recipes`) is read without Keras.
 """
 
-from keras_sard.models.backbones import BACKBONES, PRESETS, build_backbone, tiny_overrides
-from keras_sard.models.levels import level_names
-from keras_sard.models.pyramids import BackboneFeatures, build_pyramid
-from keras_sard.models.recipes import RECIPES, Recipe, RecipeModels, get_recipe
-from keras_sard.models.segmenter import SEGMENTER_BACKBONES, build_segmenter
-from keras_sard.models.small import build_small_segmenter
-from keras_sard.models.upernet import ResizeLike, upernet_decoder
+from keras_sard.lazy import lazy_exports
 
-__all__ = [
-    "BACKBONES",
-    "PRESETS",
-    "RECIPES",
-    "SEGMENTER_BACKBONES",
-    "BackboneFeatures",
-    "Recipe",
-    "RecipeModels",
-    "ResizeLike",
-    "build_backbone",
-    "build_pyramid",
-    "build_segmenter",
-    "build_small_segmenter",
-    "get_recipe",
-    "level_names",
-    "tiny_overrides",
-    "upernet_decoder",
-]
+_EXPORTS = {
+    "BACKBONES": "keras_sard.models.backbones",
+    "PRESETS": "keras_sard.models.backbones",
+    "build_backbone": "keras_sard.models.backbones",
+    "tiny_overrides": "keras_sard.models.backbones",
+    "level_names": "keras_sard.models.levels",
+    "BackboneFeatures": "keras_sard.models.pyramids",
+    "build_pyramid": "keras_sard.models.pyramids",
+    "RECIPE_INFO": "keras_sard.models.recipes",
+    "RECIPES": "keras_sard.models.recipes",
+    "Recipe": "keras_sard.models.recipes",
+    "RecipeModels": "keras_sard.models.recipes",
+    "get_recipe": "keras_sard.models.recipes",
+    "SEGMENTER_BACKBONES": "keras_sard.models.segmenter",
+    "build_segmenter": "keras_sard.models.segmenter",
+    "build_small_segmenter": "keras_sard.models.small",
+    "ResizeLike": "keras_sard.models.upernet",
+    "upernet_decoder": "keras_sard.models.upernet",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -21,18 +21,33 @@ The teacher's `teacher_weights` is a backbone preset (an ImageNet start);
 train the teacher on your task before distilling.  ``tiny=True`` builds
 few-block, few-channel versions of the same architectures (for tests; Swin
 then needs 64×64 inputs or larger).
+
+Each recipe also owns the `keras_sard.schedules.Schedule` of its teacher and
+of its student: the paper's (`PAPER_SCHEDULE`) for the keras-hub pairs, a
+shorter one with a larger learning rate for ``"small"``, whose models start
+from random weights.  The command line, `keras_sard.training.run_experiment`
+and the table runner all take their default schedules from here.  This
+module imports Keras only when a model is built, so the command line can
+build its help from `RECIPE_INFO`.
+
+>>> get_recipe("swin_l->swin_t").student_schedule.learning_rate
+0.0001
 """
 
-import dataclasses
-from typing import NamedTuple, Tuple
+from __future__ import annotations
 
-import keras
+import dataclasses
+from typing import TYPE_CHECKING, NamedTuple, Tuple
 
 from keras_sard.models.backbones import tiny_overrides
 from keras_sard.models.levels import level_names
-from keras_sard.models.segmenter import build_segmenter
+from keras_sard.schedules import (PAPER_SCHEDULE, SYNTHETIC_SCHEDULE,
+                                  SYNTHETIC_TEACHER_SCHEDULE, Schedule)
 
-__all__ = ["RECIPES", "Recipe", "RecipeModels", "get_recipe"]
+if TYPE_CHECKING:
+    import keras
+
+__all__ = ["RECIPES", "RECIPE_INFO", "Recipe", "RecipeModels", "get_recipe"]
 
 _SMALL_WIDTHS = {"teacher": (32, 64, 128, 256), "student": (16, 32, 64, 128)}
 _SMALL_TINY_WIDTHS = {"teacher": (8, 16, 16, 32), "student": (8, 8, 16, 16)}
@@ -50,11 +65,23 @@ class RecipeModels(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-    """A teacher/student pair of backbones (names of `build_segmenter`)."""
+    """A teacher/student pair of backbones (names of `build_segmenter`) and
+    the schedules each is trained with.
+
+    Attributes:
+        name: the recipe's name (``"swin_l->swin_t"``).
+        teacher_backbone, student_backbone: `build_segmenter` backbones.
+        teacher_schedule, student_schedule: how `keras_sard.training` trains
+            the teacher and distils the student by default.
+        description: one line for the command line's help.
+    """
 
     name: str
     teacher_backbone: str
     student_backbone: str
+    teacher_schedule: Schedule = PAPER_SCHEDULE
+    student_schedule: Schedule = PAPER_SCHEDULE
+    description: str = ""
 
     def _overrides(self, role, backbone, tiny):
         if backbone == "small":
@@ -72,6 +99,8 @@ class Recipe:
         return level_names("student")
 
     def _build_one(self, role, backbone, num_classes, image_size, weights, tiny, kwargs):
+        from keras_sard.models.segmenter import build_segmenter  # imports Keras
+
         overrides = self._overrides(role, backbone, tiny)
         if tiny:
             overrides["decoder_channels"] = _TINY_DECODER_CHANNELS
@@ -118,18 +147,23 @@ class Recipe:
         )
 
 
-_RECIPES = {
+RECIPE_INFO = {
     recipe.name: recipe
     for recipe in (
-        Recipe("swin_l->swin_t", "swin_large", "swin_tiny"),
-        Recipe("swin_b->swin_s", "swin_base", "swin_small"),
-        Recipe("swin_l->resnet50", "swin_large", "resnet50"),
-        Recipe("small", "small", "small"),
+        Recipe("swin_l->swin_t", "swin_large", "swin_tiny",
+               description="Swin-L teacher, Swin-T student (Tables 6-7)"),
+        Recipe("swin_b->swin_s", "swin_base", "swin_small",
+               description="Swin-B teacher, Swin-S student (Tables 6-7)"),
+        Recipe("swin_l->resnet50", "swin_large", "resnet50",
+               description="Swin-L teacher, ResNet-50 student (ablation, efficiency)"),
+        Recipe("small", "small", "small", SYNTHETIC_TEACHER_SCHEDULE, SYNTHETIC_SCHEDULE,
+               description="plain-conv pair that distils on a CPU in minutes"),
     )
 }
+"""Every recipe by name (`Recipe`)."""
 
 #: The recipe names.
-RECIPES = tuple(_RECIPES)
+RECIPES = tuple(RECIPE_INFO)
 
 
 def get_recipe(name):
@@ -140,6 +174,6 @@ def get_recipe(name):
     'swin_tiny'
     """
     key = name.replace("→", "->").replace(" ", "").lower() if isinstance(name, str) else name
-    if key not in _RECIPES:
+    if key not in RECIPE_INFO:
         raise ValueError(f"Unknown recipe {name!r}; known recipes: {list(RECIPES)}.")
-    return _RECIPES[key]
+    return RECIPE_INFO[key]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from keras_sard.data import DATASET_INFO, load_dataset
+from keras_sard.data import DATASET_INFO, load_dataset, resolve_dataset
 
 from ._fixtures import random_rgb, read_all, save_image
 
@@ -27,6 +27,19 @@ def test_missing_data_dir_gives_download_instructions(tmp_path):
         assert DATASET_INFO[name].url in str(info.value)
         with pytest.raises(FileNotFoundError, match="no data_dir"):
             load_dataset(name, None)
+
+
+def test_names_resolve_through_one_alias_table():
+    for spelling, key in (("ADE20K-150", "ade20k"), ("ade", "ade20k"), ("CellBinDB", "cellbin"),
+                          ("Love_DA", "loveda"), ("synthetic", "synthetic")):
+        assert resolve_dataset(spelling) == key
+    with pytest.raises(ValueError, match="Unknown dataset 'pascal'; known: \\['ade20k'"):
+        resolve_dataset("pascal")
+    assert DATASET_INFO["monuseg"].validation_split == "test"
+    assert DATASET_INFO["loveda"].validation_split == "val"
+    assert {info.stand_in for info in DATASET_INFO.values()} == {"nuclei", "fragments"}
+    for info in DATASET_INFO.values():
+        assert info.label and callable(info.load_reader())
 
 
 def test_synthetic_and_unknown_names():

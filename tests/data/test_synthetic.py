@@ -1,12 +1,14 @@
 """The synthetic tiny-dense generator: determinism, density, classes, dataset view."""
 
+import os
 import time
 
 import numpy as np
 import pytest
 from scipy import ndimage
 
-from keras_sard.data.synthetic import (class_names_for, make_synthetic,
+from keras_sard.data import load_dataset
+from keras_sard.data.synthetic import (OBJECT_SCALE_LARGE, class_names_for, make_synthetic,
                                        synthetic_arrays, synthetic_example)
 
 KINDS = ("fragments", "nuclei")
@@ -123,3 +125,68 @@ def test_bad_arguments_are_named():
     for kwargs, match in cases:
         with pytest.raises(ValueError, match=match):
             make_synthetic(**kwargs)
+
+
+# ------------------------------------------------------------- object scale
+
+FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "synthetic_default.npz")
+
+
+def test_default_object_scale_gives_the_arrays_of_before_the_argument():
+    """synthetic_default.npz was written by the generator before `object_scale`
+    existed (commit 7522171): the default must reproduce it bit for bit."""
+    with np.load(FIXTURE) as saved:
+        for kind in KINDS:
+            for classes in (2, 4):
+                for scale in ({}, {"object_scale": 1.0}, {"object_scale": 1}):
+                    image, mask = synthetic_example(kind, index=1, image_size=(32, 40),
+                                                    num_classes=classes, seed=3, split="val",
+                                                    **scale)
+                    np.testing.assert_array_equal(image, saved[f"{kind}_{classes}_image"])
+                    np.testing.assert_array_equal(mask, saved[f"{kind}_{classes}_mask"])
+
+
+def interior_extents(masks):
+    """Larger bounding-box side of each 4-connected object not cut by the border."""
+    extents = []
+    for mask in masks:
+        labels, _ = ndimage.label(mask > 0)
+        for box in ndimage.find_objects(labels):
+            if min(box[0].start, box[1].start) == 0 or box[0].stop == mask.shape[0] \
+                    or box[1].stop == mask.shape[1]:
+                continue
+            extents.append(max(box[0].stop - box[0].start, box[1].stop - box[1].start))
+    return np.array(extents)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_object_sizes_follow_object_scale(kind):
+    small = interior_extents(synthetic_arrays(kind, 4, (96, 96), seed=1)[1])
+    large = interior_extents(
+        synthetic_arrays(kind, 6, (128, 128), seed=1, object_scale=OBJECT_SCALE_LARGE)[1])
+    assert 5 <= np.median(small) <= 9, np.median(small)
+    assert 20 <= np.median(large) <= 44, np.median(large)
+    assert 12 <= np.percentile(large, 10) and np.percentile(large, 90) <= 72, large
+    assert 3.0 <= np.median(large) / np.median(small) <= 5.5
+    between = interior_extents(synthetic_arrays(kind, 4, (128, 128), seed=1, object_scale=2)[1])
+    assert np.median(small) < np.median(between) < np.median(large)
+
+
+def test_object_scale_keeps_classes_and_the_dataset_view():
+    _, masks = synthetic_arrays("fragments", 4, (128, 128), num_classes=4, seed=2,
+                                object_scale=OBJECT_SCALE_LARGE)
+    assert set(np.unique(masks)) == {0, 1, 2, 3}  # the size bins scale with the area
+    data = load_dataset("synthetic", kind="nuclei", num_examples=2, image_size=(64, 64),
+                        object_scale=3)
+    images, masks = synthetic_arrays("nuclei", 2, (64, 64), object_scale=3)
+    for index, (image, mask) in enumerate(data.dataset.as_numpy_iterator()):
+        np.testing.assert_array_equal(image, images[index])
+        np.testing.assert_array_equal(mask, masks[index])
+
+
+@pytest.mark.parametrize("bad", [0.1, 0, -2, float("inf"), float("nan"), "4", True])
+def test_bad_object_scale_is_named(bad):
+    with pytest.raises(ValueError, match="object_scale"):
+        make_synthetic(object_scale=bad)
+    with pytest.raises(ValueError, match="object_scale"):
+        synthetic_example(object_scale=bad)

@@ -252,6 +252,41 @@ def test_sard_loss_round_trip(tmp_path, rng):
         np.testing.assert_allclose(to_numpy(after[key]), to_numpy(before[key]), rtol=1e-6)
 
 
+def test_sard_loss_takes_its_structure_defaults_from_structure_weights():
+    """StructureWeights' signature is the one home of the structure map's
+    defaults: SARDLoss forwards its arguments and restates none."""
+    import inspect
+
+    from keras_sard.losses.sard import STRUCTURE_ARGUMENTS
+
+    loss = SARDLoss(["a"], ["b"])
+    defaults = StructureWeights().get_config()
+    assert {k: loss.get_config()[k] for k in STRUCTURE_ARGUMENTS} == {
+        k: defaults[k] for k in STRUCTURE_ARGUMENTS}
+    assert {"beta_edge", "radius", "padding", "scales"} <= set(STRUCTURE_ARGUMENTS)
+    assert not set(STRUCTURE_ARGUMENTS) & set(inspect.signature(SARDLoss).parameters)
+    assert SARDLoss(["a"], ["b"], radius=3, eps=1e-6).structure.get_config()["eps"] == 1e-6
+
+
+def test_sard_loss_loads_configs_saved_before_structure_arguments_were_forwarded():
+    old = {"name": "sard", "trainable": True, "dtype": "float32", "teacher_layers": ["a"],
+           "student_layers": ["b"], "feature_weight": 1.0, "alignment_weight": 0.5,
+           "weighting": "structure", "levels": None, "teacher_projection": "identity",
+           "alpha": 0.5, "hidden_channels": 8, "seed": 3, "channel_reduction": "mean",
+           "denoiser_input": "concat", "beta_edge": 2.0, "beta_corner": 0.0,
+           "beta_density": 1.0, "scales": [1, 2], "sigma0": 4.0, "radius": 2,
+           "density": "exact", "normalize": "mean", "padding": "zero"}
+    loss = SARDLoss.from_config(old)
+    assert (loss.structure.beta_corner, loss.structure.radius, loss.structure.padding) == (
+        0.0, 2, "zero")
+    assert SARDLoss.from_config(loss.get_config()).get_config() == loss.get_config()
+
+
+def test_denoising_head_keeps_its_registered_name():
+    """Old .keras files name g_θ and MGD's generator 'keras_sard>DenoisingHead'."""
+    assert keras.saving.get_registered_name(DenoisingHead) == "keras_sard>DenoisingHead"
+
+
 def test_denoising_head_round_trip(tmp_path, rng):
     head = DenoisingHead(3, hidden_channels=5)
     x = rng.normal(size=(1, 5, 5, 6)).astype("float32")

@@ -27,6 +27,18 @@ def test_lookup():
     assert isinstance(recipe, Recipe)
 
 
+def test_recipes_own_their_schedules():
+    from keras_sard.schedules import PAPER_SCHEDULE, SYNTHETIC_SCHEDULE, SYNTHETIC_TEACHER_SCHEDULE
+
+    for name in ("swin_l->swin_t", "swin_b->swin_s", "swin_l->resnet50"):
+        recipe = get_recipe(name)
+        assert recipe.teacher_schedule == recipe.student_schedule == PAPER_SCHEDULE
+        assert recipe.description
+    small = get_recipe("small")
+    assert (small.teacher_schedule, small.student_schedule) == (
+        SYNTHETIC_TEACHER_SCHEDULE, SYNTHETIC_SCHEDULE)
+
+
 @pytest.mark.parametrize("name", RECIPES)
 def test_build_teacher_and_student_alone_match_build(name):
     recipe = get_recipe(name)
