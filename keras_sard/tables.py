@@ -122,7 +122,8 @@ def _check_names(datasets, methods, seeds):
 def run_grid(datasets=DEFAULT_DATASETS, methods=DEFAULT_METHODS, seeds=(0, 1, 2), *,
              data_dirs=None, teachers=None, recipe="small", tiny=False, image_size=None,
              num_examples=64, teacher_schedule=None, student_schedule=None,
-             method_overrides=None, output_dir=None, log: Callable[[str], None] = print):
+             method_overrides=None, unlabelled_dirs=None, unlabelled_ratio=0.5, output_dir=None,
+             log: Callable[[str], None] = print):
     """Train and score every (dataset, method, seed).
 
     Args:
@@ -150,6 +151,13 @@ def run_grid(datasets=DEFAULT_DATASETS, methods=DEFAULT_METHODS, seeds=(0, 1, 2)
             schedule is short; every method of a seed on the same batches),
             recorded in `Run.batchnorm_recalibrated`.
         method_overrides: ``{method: {argument: value}}`` for a method's loss.
+        unlabelled_dirs: ``{dataset: folder}`` of images without labels,
+            mixed into every student batch of that dataset at
+            `unlabelled_ratio`, for every method (``"scratch"`` too: they
+            reach it through BatchNorm only); each folder is checked
+            (`keras_sard.training.unlabelled_data`) when its dataset is
+            loaded, before its teacher trains.  Teachers train on the
+            labelled images.
         output_dir: where to save each dataset's teacher (``.keras``).
         log: called with one line per trained model.
 
@@ -159,6 +167,11 @@ def run_grid(datasets=DEFAULT_DATASETS, methods=DEFAULT_METHODS, seeds=(0, 1, 2)
     datasets, methods, seeds = list(datasets), list(methods), [int(s) for s in seeds]
     _check_names(datasets, methods, seeds)
     data_dirs, teachers = dict(data_dirs or {}), dict(teachers or {})
+    unlabelled_dirs = dict(unlabelled_dirs or {})
+    unused = sorted(set(unlabelled_dirs) - set(datasets))
+    if unused:
+        raise ValueError(f"`unlabelled_dirs` names {unused}, which are not in `datasets` "
+                         f"{datasets}.")
     method_overrides = dict(method_overrides or {})
     recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
     teacher_schedule = teacher_schedule or recipe.teacher_schedule
@@ -167,6 +180,12 @@ def run_grid(datasets=DEFAULT_DATASETS, methods=DEFAULT_METHODS, seeds=(0, 1, 2)
     for dataset in datasets:
         task, stand_in = _task(dataset, data_dirs.get(dataset), image_size, num_examples,
                                seeds[0], log)
+        unlabelled = training.unlabelled_data(unlabelled_dirs.get(dataset), task,
+                                              student_schedule.batch_size, unlabelled_ratio)
+        if unlabelled is not None:
+            note = training.unlabelled_note(unlabelled, student_schedule.batch_size,
+                                            unlabelled_ratio)
+            log(f"{dataset}: {note}")
 
         def record(method, seed, scores, start, recalibration):
             recalibrated = bool(recalibration and recalibration.layers)
@@ -198,7 +217,9 @@ def run_grid(datasets=DEFAULT_DATASETS, methods=DEFAULT_METHODS, seeds=(0, 1, 2)
                 student = recipe.build_student(task.num_classes, task.image_size, tiny=tiny)
                 history = training.distill(teacher, student, task, method, student_schedule,
                                            teacher_layers, recipe.student_layers, seed=seed,
-                                           verbose=0, **method_overrides.get(method, {}))
+                                           verbose=0, unlabelled=unlabelled,
+                                           unlabelled_ratio=unlabelled_ratio,
+                                           **method_overrides.get(method, {}))
                 record(method, seed, training.evaluate(student, task.val), start,
                        history.recalibration)
     return runs

@@ -362,6 +362,82 @@ def test_folder_dataset_and_num_classes(tmp_path):
     assert _scores(out, "teacher.keras")
 
 
+# ------------------------------------------------------- unlabelled images
+
+
+def _image_folder(folder, count=3, size=32, grey=False):
+    from PIL import Image
+
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(count)
+    shape = (size, size) if grey else (size, size, 3)
+    paths = [os.path.join(folder, f"u{index}.png") for index in range(count)]
+    for path in paths:
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(path)
+    return paths
+
+
+def test_distill_with_unlabelled_images(tmp_path):
+    _image_folder(tmp_path / "extra")
+    output = tmp_path / "student.keras"
+    code, out, err = run_cli("distill", *TINY, "--teacher", trained_teacher()[0], "--method",
+                             "cwd", "--unlabelled-dir", tmp_path / "extra",
+                             "--unlabelled-ratio", "0.25", "--output", output)
+    assert code == 0, err
+    assert "Unlabelled images: 3 (unlabelled), 1 in each batch of 4 beside 3 labelled ones" in out
+    assert _scores(out, "Student") and os.path.isfile(output)
+    for verb in ("distill", "run"):
+        code, out, _ = run_cli(verb, "--help")
+        assert "--unlabelled-dir" in out and "--unlabelled-ratio" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--unlabelled-ratio", "0.5"], "--unlabelled-ratio needs --unlabelled-dir"),
+    (["--unlabelled-dir", "{extra}", "--unlabelled-ratio", "0.1"],
+     "--unlabelled-ratio 0.1 of a batch of 4 gives 0 unlabelled and 4 labelled images"),
+])
+def test_unlabelled_flags_usage_errors(tmp_path, argv, message):
+    _image_folder(tmp_path / "extra", count=1)
+    argv = [a.format(extra=tmp_path / "extra") for a in argv]
+    for verb in ("distill", "run"):
+        teacher = ["--teacher", trained_teacher()[0]] if verb == "distill" else []
+        code, out, err = run_cli(verb, *TINY, *teacher, *argv, "--output" if verb == "distill"
+                                 else "--output-dir", tmp_path / ("s.keras" if verb == "distill"
+                                                                  else "run"))
+        assert code == 2 and err.startswith(f"keras-sard {verb}: error: {message}"), err
+        assert "Distilling" not in out and "Training" not in out
+    code, _, err = run_cli("distill", "--teacher", "t.keras", "--unlabelled-ratio", "1.5")
+    assert code == 2 and "expected a number in (0, 1), got '1.5'" in err
+
+
+def test_bad_unlabelled_images_stop_before_training_in_one_line(tmp_path):
+    """An empty folder, an unreadable file, grey images beside colour ones:
+    one line naming the folder or the file, exit 2, nothing trained (run:
+    not even the teacher)."""
+    _folder_dataset(tmp_path / "data")  # colour images
+    data = ["--dataset", "folder", "--num-classes", "2", "--data-dir", tmp_path / "data"]
+    distill = ["distill", *TINY, *data, "--teacher", trained_teacher()[0], "--output",
+               tmp_path / "s.keras"]
+    extra = tmp_path / "extra"
+    os.makedirs(extra)
+    out = _data_error([*distill, "--unlabelled-dir", extra], extra, "no image files ending in [")
+    assert "Distilling" not in out
+    paths = _image_folder(extra)
+    _corrupt(paths[1])
+    out = _data_error([*distill, "--unlabelled-dir", extra], paths[1],
+                      "cannot be read as an image (")
+    assert "Distilling" not in out
+    grey = _image_folder(tmp_path / "grey", grey=True)
+    out = _data_error([*distill, "--unlabelled-dir", tmp_path / "grey"], grey[0],
+                      f"unlabelled image (in the unlabelled folder '{tmp_path / 'grey'}') is "
+                      "grey (1 channel) but the labelled images ")
+    assert "Distilling" not in out
+    out = _data_error(["run", *TINY, *data, "--output-dir", tmp_path / "run", "--unlabelled-dir",
+                       extra], paths[1], "cannot be read as an image (")
+    assert "Training the teacher" not in out
+    assert not os.path.exists(tmp_path / "s.keras") and not os.path.exists(tmp_path / "run")
+
+
 # ------------------------------------------------- long runs: resume, watch
 
 # A run killed (SIGKILL, mid-epoch) by a callback added to every fit: the

@@ -84,6 +84,24 @@ def test_runs_record_whether_batchnorm_was_re_estimated():
     assert "re-estimated" not in tables.format_markdown(runs[:1])
 
 
+def test_unlabelled_images_join_every_student_batch(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for index in range(3):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+            tmp_path / f"u{index}.png")
+    lines = []
+    runs = tables.run_grid(["synthetic"], ["scratch", "sard"], seeds=[0], log=lines.append,
+                           unlabelled_dirs={"synthetic": tmp_path}, unlabelled_ratio=0.25,
+                           **{**tables.QUICK, "recipe": TwoLevelRecipe()})
+    assert lines[0] == ("synthetic: Unlabelled images: 3 (unlabelled), 1 in each batch of 4 "
+                        "beside 3 labelled ones")
+    assert [r.method for r in runs] == ["teacher", "scratch", "sard"]
+    with pytest.raises(ValueError, match=r"`unlabelled_dirs` names \['monuseg'\]"):
+        tables.run_grid(["synthetic"], ["sard"], [0], unlabelled_dirs={"monuseg": tmp_path})
+
+
 def _runs(rng):
     runs = []
     for dataset in ("monuseg", "loveda"):
@@ -141,3 +159,7 @@ def test_bad_grid_arguments():
     assert code == 2 and "--data-dir names ['loveda'], which are not in --datasets" in err
     code, _, err = run_cli("tables", "--teacher", "synthetic:nuclei=missing.keras")
     assert code == 2 and "--teacher synthetic:nuclei='missing.keras' is not a file" in err
+    code, _, err = run_cli("tables", "--unlabelled-dir", f"monuseg={os.getcwd()}")
+    assert code == 2 and "--unlabelled-dir names ['monuseg'], which are not in --datasets" in err
+    code, _, err = run_cli("tables", "--unlabelled-ratio", "0.5")
+    assert code == 2 and "--unlabelled-ratio needs --unlabelled-dir" in err

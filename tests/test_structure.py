@@ -9,6 +9,7 @@ from scipy import ndimage
 
 from helpers import assert_maps_close, to_numpy
 from keras_sard import structure
+from keras_sard.structure.filters import pad
 from keras_sard.structure import (
     CornerStrength,
     EdgeStrength,
@@ -75,7 +76,7 @@ def test_padding_matches_np_pad_even_wider_than_the_map(padding, size):
     x = np.random.default_rng(size).normal(size=(1, size, size + 1, 2)).astype("float32")
     for pad_h, pad_w in ((1, 1), (2, 3), (4 * size, 3 * size + 1)):
         p = np.pad(x, [(0, 0), (pad_h, pad_h), (pad_w, pad_w), (0, 0)], mode=NUMPY_MODES[padding])
-        np.testing.assert_array_equal(to_numpy(structure._pad(x, pad_h, pad_w, padding)), p)
+        np.testing.assert_array_equal(to_numpy(pad(x, pad_h, pad_w, padding)), p)
 
 
 @pytest.mark.parametrize("padding", PADDINGS)

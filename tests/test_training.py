@@ -203,6 +203,119 @@ def test_train_segmenter_resumes_from_its_backup_as_if_never_interrupted(tmp_pat
         np.testing.assert_allclose(actual, wanted, rtol=1e-6, atol=1e-7)
 
 
+# ------------------------------------------------- unlabelled images (distill)
+
+
+def _png_folder(folder, count, size=40, grey=False):
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(count)
+    shape = (size, size) if grey else (size, size, 3)
+    for index in range(count):
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(folder / f"{index}.png")
+    return folder
+
+
+def _conv_segmenter(seed, image_size=32, num_classes=2):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((image_size, image_size, 3)),
+                             keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
+                             keras.layers.Conv2D(num_classes, 1)])
+
+
+def test_distill_on_mixed_batches_trains_on_their_labelled_part(tmp_path):
+    """distill(unlabelled=folder): a model without BatchNorm trained from
+    scratch on batches of 2 labelled + 2 unlabelled images comes out exactly
+    as one trained on the 2 labelled images alone (the task loss skips the
+    unlabelled ones; the labelled part is the 2-image pipeline of the seed)."""
+    task = training.load_task("synthetic", image_size=32, num_examples=8)
+    folder = _png_folder(tmp_path / "unlabelled", 3)
+    teacher = _conv_segmenter(0)
+
+    def train(batch_size, **unlabelled):
+        student = _conv_segmenter(1)
+        schedule = training.Schedule(steps_per_epoch=3, batch_size=batch_size,
+                                     learning_rate=1e-2, recalibrate_batchnorm=False)
+        training.distill(teacher, student, task, "scratch", schedule, seed=2, verbose=0,
+                         **unlabelled)
+        return student.get_weights()
+
+    mixed = train(4, unlabelled=folder, unlabelled_ratio=0.5)
+    plain = train(2)
+    other = train(2, unlabelled=str(folder), unlabelled_ratio=0.5)  # 1 + 1: other batches
+    for actual, wanted in zip(mixed, plain):
+        np.testing.assert_allclose(actual, wanted, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(other[0], plain[0])
+
+
+def test_distill_with_unlabelled_images_re_estimates_batchnorm_on_labelled_batches(
+        monkeypatch, tmp_path):
+    """SARD-style distillation (CWD here: cheaper) on mixed batches: the
+    distillation term is trained; BatchNorm is then re-estimated on batches
+    of labelled images only (no image whose mask is all the ignore label)."""
+    from keras_sard.data import drop_labels, make_synthetic
+    from keras_sard.models import get_recipe
+
+    task = training.load_task("synthetic", image_size=32, num_examples=8)
+    unlabelled = drop_labels(make_synthetic("fragments", 6, (32, 32), split="test"))
+    teacher, student, _, _ = get_recipe("small").build(2, 32, tiny=True)
+    seen = []
+    real = training.fitting.recalibrate_batchnorm
+
+    def spy(model, batches, num_batches=None, **kwargs):
+        seen.extend(masks.numpy() for _, masks in batches.take(num_batches))
+        return real(model, batches, num_batches=num_batches, **kwargs)
+
+    monkeypatch.setattr(training.fitting, "recalibrate_batchnorm", spy)
+    schedule = training.Schedule(steps_per_epoch=2, batch_size=4, recalibrate_batchnorm=True,
+                                 recalibration_batches=2)
+    history = training.distill(teacher, student, task, "cwd", schedule, verbose=0,
+                               unlabelled=unlabelled, unlabelled_ratio=0.25)
+    assert np.isfinite(history.history["cwd"]).all() and history.recalibration.batches == 2
+    assert len(seen) == 2 and all(masks.shape[0] == 4 for masks in seen)
+    assert not any((image == 255).all() for masks in seen for image in masks)
+
+
+def test_distill_refuses_bad_unlabelled_images_before_training(tmp_path):
+    from keras_sard.data.errors import BadDataError, MissingDataError
+
+    task = training.load_task("synthetic", image_size=32, num_examples=4)
+    teacher, student = _conv_segmenter(0), _conv_segmenter(1)
+    schedule = training.Schedule(steps_per_epoch=1, batch_size=4)
+
+    def distill(unlabelled, ratio=0.5, on=task):
+        training.distill(teacher, student, on, "cwd", schedule, verbose=0,
+                         unlabelled=unlabelled, unlabelled_ratio=ratio)
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(MissingDataError, match=f"^{empty}: no image files"):
+        distill(empty)
+    broken = _png_folder(tmp_path / "broken", 2)
+    (broken / "1.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    with pytest.raises(BadDataError, match=f"^{broken / '1.png'}: cannot be read as an image"):
+        distill(broken)
+    with pytest.raises(ValueError, match="unlabelled_ratio=0.1 of batch_size=4 gives 0"):
+        distill(_png_folder(tmp_path / "good", 2), 0.1)
+    with pytest.raises(TypeError, match="unlabelled must be a folder of images or a "):
+        distill(np.zeros((2, 32, 32, 3)))
+    # Grey unlabelled images beside colour labelled files ('folder' dataset).
+    from PIL import Image
+
+    root = tmp_path / "labelled"
+    for split in ("train", "val"):
+        _png_folder(root / split / "images", 2, size=32)
+        (root / split / "masks").mkdir()
+        for index in range(2):
+            Image.fromarray(np.zeros((32, 32), np.uint8)).save(
+                root / split / "masks" / f"{index}.png")
+    folder_task = training.load_task("folder", root, 32, num_classes=2)
+    grey = _png_folder(tmp_path / "grey", 2, grey=True)
+    with pytest.raises(BadDataError, match=f"^{grey / '0.png'}: unlabelled image .* is grey"):
+        distill(grey, on=folder_task)
+
+
 # ---------------------------------------------------------------- evaluation
 
 

@@ -4,6 +4,7 @@ imports this module once the backend is chosen: it imports Keras.
 """
 
 import dataclasses
+import math
 import os
 
 import keras
@@ -11,7 +12,7 @@ import numpy as np
 
 from keras_sard import tables, training
 from keras_sard.cli.parser import RECALIBRATE_BN, UsageError
-from keras_sard.data.pipeline import denormalize, make_pipeline
+from keras_sard.data.pipeline import denormalize, make_pipeline, unlabelled_count
 from keras_sard.data.registry import DATASET_INFO, resolve_dataset
 from keras_sard.diagnostics import structure_report
 from keras_sard.export.api import ExportMismatchError
@@ -137,14 +138,19 @@ def _student(args, task):
 def _distill(args):
     _check_output(args.output)
     _check_method(args.method)
+    schedule = _schedule(args, _base_schedule(args.recipe))
+    ratio = _unlabelled_ratio(args, schedule.batch_size)
     teacher = training.load_model(args.teacher)
     task = _task(args, _model_size(teacher))
+    unlabelled = training.unlabelled_data(args.unlabelled_dir, task)
     keras.utils.set_random_seed(args.seed)
     student = _student(args, task)
-    schedule = _schedule(args, _base_schedule(args.recipe))
     _say(f"Distilling '{student.name}' from '{args.teacher}' with '{args.method}': {schedule}")
+    if unlabelled is not None:
+        _say(training.unlabelled_note(unlabelled, schedule.batch_size, ratio))
     history = training.distill(teacher, student, task, args.method, schedule, seed=args.seed,
-                               verbose=2, **_long_run(args, "student"))
+                               verbose=2, unlabelled=unlabelled, unlabelled_ratio=ratio or 0.5,
+                               **_long_run(args, "student"))
     _say(training.batchnorm_note(history.recalibration, "Student"))
     training.save_model(student, args.output)
     _scores(f"Student ({args.method})", training.evaluate(student, task.val, schedule.batch_size))
@@ -247,15 +253,18 @@ def _run(args):
     _check_method(args.method)
     _check_data_dir(args)
     data_options = _data_options(args)
+    student_schedule = _schedule(args, _base_schedule(args.recipe))
+    ratio = _unlabelled_ratio(args, student_schedule.batch_size)
     result = training.run_experiment(
         args.dataset, args.data_dir, method=args.method, recipe=args.recipe,
         teacher=args.teacher, image_size=args.image_size, **_synthetic_options(args),
         tiny=args.tiny,
         teacher_schedule=_schedule(args, _base_schedule(args.recipe, True), teacher=True),
-        student_schedule=_schedule(args, _base_schedule(args.recipe)), seed=args.seed,
+        student_schedule=student_schedule, seed=args.seed,
         output_dir=args.output_dir, export_formats=args.export,
         num_examples=args.num_examples, data_options=data_options, backup_dir=args.backup_dir,
-        log_dir=args.log_dir, log=_say, verbose=2)
+        log_dir=args.log_dir, unlabelled=args.unlabelled_dir, unlabelled_ratio=ratio or 0.5,
+        log=_say, verbose=2)
     _say(result.summary())
     _say(f"Saved {result.teacher_path} and {result.student_path} in {result.seconds:.0f} s")
 
@@ -265,8 +274,11 @@ def _tables(args):
         _check_method(method, "--methods")
     data_dirs = _pairs(args.data_dir, "--data-dir", "FOLDER", os.path.isdir, "is not a folder")
     teachers = _pairs(args.teacher, "--teacher", "FILE", os.path.isfile, "is not a file")
+    unlabelled_dirs = _pairs(args.unlabelled_dir, "--unlabelled-dir", "FOLDER", os.path.isdir,
+                             "is not a folder")
     datasets = args.datasets or list(tables.DEFAULT_DATASETS)
-    for option, given in (("--data-dir", data_dirs), ("--teacher", teachers)):
+    for option, given in (("--data-dir", data_dirs), ("--teacher", teachers),
+                          ("--unlabelled-dir", unlabelled_dirs)):
         unused = sorted(set(given) - set(datasets))
         if unused:
             raise UsageError(f"{option} names {unused}, which are not in --datasets {datasets}.")
@@ -280,9 +292,11 @@ def _tables(args):
             teacher=True),
         student_schedule=_schedule(
             args, quick.get("student_schedule") or _base_schedule(args.recipe)))
+    ratio = _unlabelled_ratio(args, settings["student_schedule"].batch_size)
     seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
     runs = tables.run_grid(datasets, args.methods or tables.DEFAULT_METHODS, seeds,
                            data_dirs=data_dirs, teachers=teachers, output_dir=args.output_dir,
+                           unlabelled_dirs=unlabelled_dirs, unlabelled_ratio=ratio or 0.5,
                            log=_say, **settings)
     paths = tables.write_tables(runs, args.output_dir)
     _say("")
@@ -301,6 +315,26 @@ def _pairs(items, option, what, exists, problem):
             raise UsageError(f"{option} {name}='{path}' {problem}.")
         pairs[name] = path
     return pairs
+
+
+def _unlabelled_ratio(args, batch_size):
+    """The unlabelled share of a batch (--unlabelled-ratio, default 0.5;
+    None without --unlabelled-dir, which the ratio needs), refused where it
+    leaves a batch of `batch_size` without a labelled or an unlabelled image."""
+    if not args.unlabelled_dir:
+        if args.unlabelled_ratio is not None:
+            raise UsageError("--unlabelled-ratio needs --unlabelled-dir: the images to mix in.")
+        return None
+    ratio = 0.5 if args.unlabelled_ratio is None else args.unlabelled_ratio
+    try:
+        unlabelled_count(batch_size, ratio)
+    except ValueError:
+        count = math.floor(ratio * batch_size + 0.5)
+        raise UsageError(
+            f"--unlabelled-ratio {ratio:g} of a batch of {batch_size} gives {count} unlabelled "
+            f"and {batch_size - count} labelled images; each needs at least 1 (change "
+            "--unlabelled-ratio or --batch-size).") from None
+    return ratio
 
 
 def _long_run(args, role):

@@ -83,6 +83,17 @@ _non_negative = _bounded(int, 0, True, "an integer")
 _positive_float = _bounded(float, 0, False, "a number")
 
 
+def _fraction(text):
+    """An argparse `type`: a number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
+    return value
+
+
 def _backend_parent():
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("--backend", choices=BACKENDS, default=argparse.SUPPRESS,
@@ -171,6 +182,19 @@ def _long_run_parent():
     return parent
 
 
+def _unlabelled_arguments(parser):
+    group = parser.add_argument_group(
+        "unlabelled images", "distil on images without labels too, mixed into every student "
+                             "batch (the task loss and the scores skip them; SARD, CWD and MGD "
+                             "distil on them; BatchNorm is re-estimated on labelled batches)")
+    group.add_argument("--unlabelled-dir", metavar="FOLDER",
+                       help="a folder of images (.png .jpg .jpeg .tif .tiff .bmp), each checked "
+                            "before training: readable, and grey or colour as the labelled ones")
+    group.add_argument("--unlabelled-ratio", type=_fraction, metavar="R",
+                       help="the unlabelled share of each batch, round(R x batch size) images "
+                            "(default: 0.5)")
+
+
 def _training_parents(teacher_epochs=False):
     # Fresh parents for each verb: argparse shares a parent's actions between
     # its children, so one verb's set_defaults would change another's.
@@ -207,6 +231,7 @@ def build_parser(prog="keras-sard"):
                         "(default: the recipe's student)")
     p.add_argument("--output", default="keras_sard_run/student.keras",
                    help="the .keras file to write (default: %(default)s)")
+    _unlabelled_arguments(p)
 
     p = verbs.add_parser("evaluate", parents=[_backend_parent(), _data_parent()],
                          help="mIoU and bIoU of a model on the validation split",
@@ -252,6 +277,7 @@ def build_parser(prog="keras-sard"):
                                           "(default: tflite; none: give no format)")
     p.add_argument("--output-dir", default="keras_sard_run",
                    help="where the models and exports go (default: %(default)s)")
+    _unlabelled_arguments(p)
     p.set_defaults(recipe=None, real_data_recipe="small")
 
     p = verbs.add_parser("tables",
@@ -279,6 +305,11 @@ def build_parser(prog="keras-sard"):
                         "images, 2 steps per model, seed 0 (the scores mean nothing)")
     p.add_argument("--output-dir", default="keras_sard_tables",
                    help="where table.md, table.csv and runs.csv go (default: %(default)s)")
+    p.add_argument("--unlabelled-dir", action="append", default=[], metavar="DATASET=FOLDER",
+                   help="a dataset's unlabelled images, mixed into every student batch of "
+                        "every method (scratch too); repeat for several")
+    p.add_argument("--unlabelled-ratio", type=_fraction, metavar="R",
+                   help="the unlabelled share of each student batch (default: 0.5)")
     return parser
 
 

@@ -36,6 +36,7 @@ import tensorflow as tf
 
 from keras_sard.data.base import IGNORE_LABEL, SegmentationData, from_files
 from keras_sard.data.decode import image_channels, read_array, read_image
+from keras_sard.data.errors import BadDataError, MissingDataError
 from keras_sard.data.files import IMAGE_SUFFIXES, PathLike, list_files, require_dir
 
 __all__ = ["check_channels", "drop_labels", "load_unlabelled", "split_labelled"]
@@ -125,8 +126,9 @@ def _spread(paths, limit):
 
 def check_channels(labelled: SegmentationData, paths: Sequence[PathLike], *,
                    limit: Optional[int] = _SAMPLE, where: str = "") -> None:
-    """Raise ``ValueError`` naming the file where an unlabelled image's
-    channels differ from the labelled set's (grey vs colour, or page counts).
+    """Raise `~keras_sard.data.errors.BadDataError` (a ``ValueError``) naming
+    the file where an unlabelled image's channels differ from the labelled
+    set's (grey vs colour, or page counts).
 
     Channels come from file headers (:func:`~keras_sard.data.decode.image_channels`)
     of up to ``limit`` of ``paths`` and of ``labelled.files``, evenly spread
@@ -170,9 +172,10 @@ def check_channels(labelled: SegmentationData, paths: Sequence[PathLike], *,
             continue
         first = next(p for p, c in reference.items() if c not in (channels,))
         describe = {1: "grey (1 channel)", 3: "colour (3 channels)"}
-        raise ValueError(
-            f"Unlabelled image '{path}'{where} is {describe.get(channels, f'{channels} channels')}"
-            f" but the labelled images ('{labelled.name}', e.g. '{first}') are "
+        raise BadDataError(
+            path, f"unlabelled image{where} is "
+            f"{describe.get(channels, f'{channels} channels')} but the labelled images "
+            f"('{labelled.name}', e.g. '{first}') are "
             f"{' or '.join(describe.get(c, f'{c} channels') for c in sorted(expected))}: "
             "the student would learn from two kinds of image. Convert the unlabelled "
             "images, or pass images of the labelled kind.")
@@ -210,8 +213,13 @@ def load_unlabelled(
     grey repeated to RGB, alpha dropped, 16-bit stretched per image).
 
     Raises:
-        FileNotFoundError: no such folder, or no image in it.
-        ValueError: an unreadable file or channels that differ from ``like``'s.
+        MissingDataError: (a ``FileNotFoundError``) no such folder, or no
+            image in it, naming the folder.
+        BadDataError: (a ``ValueError``) an unreadable file or channels
+            that differ from ``like``'s, naming the file.
+
+    Both are `keras_sard.data.errors.DataError`: ``str(error)`` reads
+    ``<file or folder>: <what is wrong>``.
 
     Example:
 
@@ -233,9 +241,9 @@ def load_unlabelled(
     paths = [str(p) for p in list_files(folder, suffixes, recursive=recursive,
                                         exclude_suffixes=exclude_suffixes)]
     if not paths:
-        raise FileNotFoundError(
-            f"No image files ending in {list(suffixes)} in the unlabelled image folder "
-            f"'{folder}'{' (searched recursively)' if recursive else ''}.")
+        raise MissingDataError(
+            folder, f"no image files ending in {list(suffixes)} in this unlabelled image "
+            f"folder{' (searched recursively)' if recursive else ''}.")
     where = f" (in the unlabelled folder '{folder}')"
     if validate:
         for path in paths:

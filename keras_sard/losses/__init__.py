@@ -3,12 +3,8 @@ baselines (KD, CWD, DKD, MGD), the task loss, and the base contract of every
 distillation loss."""
 
 from keras_sard.losses.base import DistillationLoss
-from keras_sard.losses.baselines import (
-    ChannelWiseKD,
-    DecoupledKD,
-    LogitKD,
-    MaskedGenerativeKD,
-)
+from keras_sard.losses.logit_kd import ChannelWiseKD, DecoupledKD, LogitKD
+from keras_sard.losses.mgd import MaskedGenerativeKD
 from keras_sard.losses.sard import (
     DenoisingHead,
     DistributionAlignmentLoss,

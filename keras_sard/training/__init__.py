@@ -5,7 +5,8 @@ distilled with a method → mIoU and bIoU → ``.keras`` files and exported
 artefacts.  Each step is a function; `run_experiment` chains them.  One
 module per step:
 
-- `keras_sard.training.tasks`: `Task`, `load_task`, `stand_in_task`;
+- `keras_sard.training.tasks`: `Task`, `load_task`, `stand_in_task`,
+  `unlabelled_data` (images without labels for `distill`);
 - `keras_sard.training.model_files`: `save_model`, `load_model`;
 - `keras_sard.training.fitting`: `train_segmenter`, `distill`, `fair_batchnorm`;
 - `keras_sard.training.scoring`: `predict`, `evaluate`;
@@ -37,7 +38,8 @@ from keras_sard.training.fitting import (BATCHNORM_SEED_OFFSET, batchnorm_note, 
                                          distill, fair_batchnorm, train_segmenter)
 from keras_sard.training.model_files import load_model, save_model
 from keras_sard.training.scoring import evaluate, predict
-from keras_sard.training.tasks import SYNTHETIC_IMAGE_SIZE, Task, load_task, stand_in_task
+from keras_sard.training.tasks import (SYNTHETIC_IMAGE_SIZE, Task, load_task, stand_in_task,
+                                       unlabelled_data, unlabelled_note)
 
 __all__ = [
     "BATCHNORM_SEED_OFFSET",
@@ -62,4 +64,6 @@ __all__ = [
     "save_model",
     "stand_in_task",
     "train_segmenter",
+    "unlabelled_data",
+    "unlabelled_note",
 ]

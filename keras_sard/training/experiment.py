@@ -27,7 +27,8 @@ from keras_sard.training.exports import export, export_path
 from keras_sard.training.fitting import batchnorm_note, check_model_fits, distill, train_segmenter
 from keras_sard.training.model_files import load_model, save_model
 from keras_sard.training.scoring import evaluate
-from keras_sard.training.tasks import load_task, stand_in_task
+from keras_sard.training.tasks import (load_task, stand_in_task, unlabelled_data,
+                                       unlabelled_note)
 
 __all__ = ["ExperimentResult", "run_experiment"]
 
@@ -57,8 +58,8 @@ def run_experiment(dataset="synthetic", data_dir=None, *, method="sard", recipe=
                    teacher=None, image_size=None, object_scale=1.0, tiny=False,
                    teacher_schedule=None, student_schedule=None, seed=0, output_dir="keras_sard_run",
                    export_formats=("tflite",), num_examples=64, method_overrides=None,
-                   data_options=None, backup_dir=None, log_dir=None,
-                   log: Callable[[str], None] = print, verbose="auto"):
+                   data_options=None, backup_dir=None, log_dir=None, unlabelled=None,
+                   unlabelled_ratio=0.5, log: Callable[[str], None] = print, verbose="auto"):
     """The whole workflow on one dataset.
 
     1. data: `load_task` (with `data_dir` and `data_options`, keywords of
@@ -71,7 +72,11 @@ def run_experiment(dataset="synthetic", data_dir=None, *, method="sard", recipe=
        saved as ``output_dir/teacher.keras``;
     3. student: built from `recipe` and distilled with `method` and
        `student_schedule` (default: the recipe's), saved as
-       ``output_dir/student.keras``;
+       ``output_dir/student.keras``; with `unlabelled` (a folder of images
+       or a `keras_sard.data.SegmentationData`, checked in step 1, before
+       any training) mixed into its batches at `unlabelled_ratio`
+       (`keras_sard.training.distill`; the teacher trains on the labelled
+       images alone);
     4. mIoU and bIoU of both on the validation split;
     5. the student exported in each of `export_formats` (`export_path`).
 
@@ -102,6 +107,9 @@ def run_experiment(dataset="synthetic", data_dir=None, *, method="sard", recipe=
     else:
         task = load_task(dataset, data_dir, image_size, num_examples=num_examples, seed=seed,
                          **(data_options or {}))
+    unlabelled = unlabelled_data(unlabelled, task, student_schedule.batch_size, unlabelled_ratio)
+    if unlabelled is not None:
+        log(unlabelled_note(unlabelled, student_schedule.batch_size, unlabelled_ratio))
     loaded_teacher = None if teacher is None else load_model(teacher)
     if loaded_teacher is not None:
         check_model_fits(loaded_teacher, task, "teacher")
@@ -137,7 +145,8 @@ def run_experiment(dataset="synthetic", data_dir=None, *, method="sard", recipe=
     history = distill(teacher_model, student, task, method, student_schedule, teacher_layers,
                       recipe.student_layers, seed=seed, verbose=verbose,
                       backup_dir=_subfolder(backup_dir, "student"),
-                      log_dir=_subfolder(log_dir, "student"), **(method_overrides or {}))
+                      log_dir=_subfolder(log_dir, "student"), unlabelled=unlabelled,
+                      unlabelled_ratio=unlabelled_ratio, **(method_overrides or {}))
     log(batchnorm_note(history.recalibration, "Student"))
     student_path = save_model(student, os.path.join(output_dir, "student.keras"))
     student_scores = evaluate(student, task.val, student_schedule.batch_size)

@@ -45,6 +45,7 @@ from keras_sard.losses.task import SegmentationLoss
 from keras_sard.methods import distillation_losses
 from keras_sard.models.levels import level_names
 from keras_sard.schedules import PAPER_SCHEDULE
+from keras_sard.training.tasks import unlabelled_data
 from keras_sard.validation import model_image_size, model_num_classes
 
 __all__ = ["BATCHNORM_SEED_OFFSET", "batchnorm_note", "check_model_fits", "distill",
@@ -122,17 +123,22 @@ def train_segmenter(model, task, schedule=PAPER_SCHEDULE, seed=0, verbose="auto"
     `fair_batchnorm` returned (None: statistics not re-estimated).
     """
     check_model_fits(model, task, "model")
+    return _train_segmenter(model, task, schedule, seed, verbose, callbacks, backup_dir, log_dir)
+
+
+def _train_segmenter(model, task, schedule, seed, verbose, callbacks, backup_dir, log_dir,
+                     mix=None):
     steps = schedule.steps(task.train.num_examples)
     model.compile(optimizer=schedule.optimizer(steps * schedule.epochs),
                   loss=SegmentationLoss(ignore_label=task.train.ignore_label))
-    history = _fit(model, task, schedule, seed, verbose, callbacks, backup_dir, log_dir)
+    history = _fit(model, task, schedule, seed, verbose, callbacks, backup_dir, log_dir, mix)
     history.recalibration = fair_batchnorm(model, task, schedule, seed)
     return history
 
 
 def distill(teacher, student, task, method="sard", schedule=PAPER_SCHEDULE, teacher_layers=None,
             student_layers=None, seed=0, verbose="auto", callbacks=None, backup_dir=None,
-            log_dir=None, **method_overrides):
+            log_dir=None, unlabelled=None, unlabelled_ratio=0.5, **method_overrides):
     """Train `student` against the frozen `teacher` with a distillation method.
 
     Args:
@@ -147,6 +153,15 @@ def distill(teacher, student, task, method="sard", schedule=PAPER_SCHEDULE, teac
         seed: seeds the batches' order and augmentation.
         backup_dir, log_dir: back up and resume; TensorBoard logs (see the
             module docstring).
+        unlabelled: images without labels to mix into every training
+            batch: a folder of images, or a `keras_sard.data.SegmentationData`
+            (`keras_sard.data.load_unlabelled`, `drop_labels`, the teacher's
+            own images with `split_labelled`); checked before training
+            (`keras_sard.training.unlabelled_data`).  Their masks are all
+            the ignore label: the task loss, the metrics and KD/DKD skip
+            them, SARD, CWD and MGD distil on them.
+        unlabelled_ratio: their share of each batch (``round(ratio *
+            batch_size)`` images, the rest labelled).
         **method_overrides: the method's loss arguments (e.g. ``radius=3``
             for SARD).
 
@@ -156,9 +171,31 @@ def distill(teacher, student, task, method="sard", schedule=PAPER_SCHEDULE, teac
     `schedule` says so (`fair_batchnorm`: the same batches for every method
     of a seed).  Returns the Keras ``History``, with
     ``history.recalibration`` what `fair_batchnorm` returned.
+
+    With `unlabelled`, the steps per epoch are still the schedule's for the
+    labelled images (each step reads fewer of them), ``"scratch"`` trains
+    on the same mixed batches (the unlabelled images reach it only through
+    BatchNorm's batch statistics: the control of a comparison), and the
+    BatchNorm statistics are re-estimated on labelled batches alone, as
+    without (the images the student is judged like).
+
+    Example::
+
+        from keras_sard.data import drop_labels, make_synthetic
+        from keras_sard.models import get_recipe
+        from keras_sard.training import Schedule, distill, load_task
+
+        task = load_task("synthetic", image_size=32, num_examples=4)
+        extra = drop_labels(make_synthetic("fragments", 4, (32, 32), split="test"))
+        teacher, student, _, _ = get_recipe("small").build(2, 32, tiny=True)
+        schedule = Schedule(steps_per_epoch=1, batch_size=4, recalibration_batches=1)
+        distill(teacher, student, task, "cwd", schedule,
+                unlabelled=extra, unlabelled_ratio=0.5, verbose=0)
     """
     check_model_fits(teacher, task, "teacher")
     check_model_fits(student, task, "student")
+    mix = unlabelled_data(unlabelled, task, schedule.batch_size, unlabelled_ratio)
+    mix = None if mix is None else (mix, unlabelled_ratio)
     losses = distillation_losses(
         method,
         tuple(teacher_layers or level_names(teacher.name)),
@@ -166,8 +203,8 @@ def distill(teacher, student, task, method="sard", schedule=PAPER_SCHEDULE, teac
         **method_overrides,
     )
     if not losses:
-        return train_segmenter(student, task, schedule, seed=seed, verbose=verbose,
-                               callbacks=callbacks, backup_dir=backup_dir, log_dir=log_dir)
+        return _train_segmenter(student, task, schedule, seed, verbose, callbacks, backup_dir,
+                                log_dir, mix)
     distiller = Distiller(teacher, student, losses,
                           task_loss=SegmentationLoss(ignore_label=task.train.ignore_label))
     steps = schedule.steps(task.train.num_examples)
@@ -175,14 +212,15 @@ def distill(teacher, student, task, method="sard", schedule=PAPER_SCHEDULE, teac
     callbacks = list(callbacks or ())
     if log_dir is not None and any(isinstance(loss, SARDLoss) for loss in losses):
         callbacks += _structure_logger(task, losses, os.path.join(log_dir, "images"))
-    history = _fit(distiller, task, schedule, seed, verbose, callbacks, backup_dir, log_dir)
+    history = _fit(distiller, task, schedule, seed, verbose, callbacks, backup_dir, log_dir, mix)
     history.recalibration = fair_batchnorm(student, task, schedule, seed)
     return history
 
 
-def _fit(model, task, schedule, seed, verbose, callbacks, backup_dir, log_dir):
-    """`model.fit` on the task's training batches, backed up to `backup_dir`
-    (resuming from it) and logged to `log_dir` when given."""
+def _fit(model, task, schedule, seed, verbose, callbacks, backup_dir, log_dir, mix=None):
+    """`model.fit` on the task's training batches (mixed with the unlabelled
+    images of `mix`, ``(data, ratio)``, when given), backed up to
+    `backup_dir` (resuming from it) and logged to `log_dir` when given."""
     steps = schedule.steps(task.train.num_examples)
     callbacks = list(callbacks or ())
     done = 0
@@ -191,7 +229,9 @@ def _fit(model, task, schedule, seed, verbose, callbacks, backup_dir, log_dir):
         # stream restarts with the iterator, so skip what was trained on.
         done = _backed_up_epochs(backup_dir)
         callbacks.insert(0, keras.callbacks.BackupAndRestore(os.fspath(backup_dir)))
-    batches = task.train_batches(schedule.batch_size, seed, skip=done * steps)
+    unlabelled, ratio = mix or (None, 0.5)
+    batches = task.train_batches(schedule.batch_size, seed, skip=done * steps,
+                                 unlabelled=unlabelled, unlabelled_ratio=ratio)
     if log_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(os.fspath(log_dir), write_graph=False))
     return model.fit(batches, epochs=schedule.epochs, steps_per_epoch=steps, verbose=verbose,

@@ -8,15 +8,18 @@ one, from synthetic data standing in for it (`stand_in_task`).
 """
 
 import dataclasses
+import os
 from typing import Tuple
 
 from keras_sard.data.base import SegmentationData
-from keras_sard.data.pipeline import make_pipeline
+from keras_sard.data.pipeline import make_pipeline, unlabelled_count
 from keras_sard.data.registry import DATASET_INFO, load_dataset, resolve_dataset
 from keras_sard.data.replay import rebuilt_each_iteration
+from keras_sard.data.unlabelled import check_channels, load_unlabelled
 from keras_sard.validation import check_image_size, check_int
 
-__all__ = ["SYNTHETIC_IMAGE_SIZE", "Task", "load_task", "stand_in_task"]
+__all__ = ["SYNTHETIC_IMAGE_SIZE", "Task", "load_task", "stand_in_task", "unlabelled_data",
+           "unlabelled_note"]
 
 SYNTHETIC_IMAGE_SIZE = 64
 """The crop size of synthetic data when none is given."""
@@ -44,17 +47,25 @@ class Task:
     def num_classes(self):
         return self.train.num_classes
 
-    def train_batches(self, batch_size, seed=0, skip=0):
+    def train_batches(self, batch_size, seed=0, skip=0, *, unlabelled=None,
+                      unlabelled_ratio=0.5):
         """Endless training batches of `image_size` crops, augmented as the
         paper: horizontal flip, ±15° rotation, colour jitter (no rescaling).
 
         One sequence fixed by `seed`, whichever backend or process iterates
         it, and however often (`keras_sard.data.replay`); `skip` starts it
-        after that many batches (where a resumed run left off)."""
+        after that many batches (where a resumed run left off).
+
+        `unlabelled` (a `SegmentationData`, see `unlabelled_data`): mixed
+        batches, ``round(unlabelled_ratio * batch_size)`` of its images
+        (all-ignore masks) after the labelled ones
+        (`keras_sard.data.make_pipeline`); the labelled part is then the
+        batches of ``batch_size`` minus that many labelled images."""
         def build():
             return make_pipeline(
                 self.train, batch_size, training=True, crop_size=self.image_size, seed=seed,
-                repeat=True, cache=self.cache, scale_range=None).skip(skip)
+                repeat=True, cache=self.cache, scale_range=None, unlabelled=unlabelled,
+                unlabelled_ratio=unlabelled_ratio).skip(skip)
 
         return rebuilt_each_iteration(build)
 
@@ -137,3 +148,52 @@ def stand_in_task(dataset, image_size=None, *, num_examples=64, seed=0, object_s
               f"Running on synthetic {info.stand_in} ({num_classes} classes, "
               f"{task.image_size[0]}x{task.image_size[1]}) instead.")
     return task, notice
+
+
+def unlabelled_data(unlabelled, task, batch_size=None, unlabelled_ratio=0.5):
+    """`unlabelled` as the `SegmentationData` to mix into `task`'s training
+    batches, checked before any training: None stays None; a folder is read
+    with `keras_sard.data.load_unlabelled` (every file's header read, its
+    channels compared with every labelled file's, the task's class names and
+    ignore label); any reader's data (the teacher's own training images,
+    say: `keras_sard.data.split_labelled`) is taken as it is, its labels
+    dropped when batched, its channels checked against the labelled files'.
+    With `batch_size`, a ratio leaving no labelled or no unlabelled image in
+    a batch is refused too.
+
+    Raises `keras_sard.data.errors.DataError` naming the folder or file (an
+    empty folder, an unreadable file, other channels), ValueError for the
+    ratio, TypeError for anything else.
+
+    >>> task = load_task("synthetic", image_size=32, num_examples=4)
+    >>> extra = load_task("synthetic", image_size=32, num_examples=8, seed=1).train
+    >>> unlabelled_data(extra, task, batch_size=4).num_examples
+    8
+    """
+    if unlabelled is None:
+        return None
+    if isinstance(unlabelled, (str, os.PathLike)):
+        unlabelled = load_unlabelled(unlabelled, like=task.train)
+    elif isinstance(unlabelled, SegmentationData):
+        check_channels(task.train, [image for image, _ in unlabelled.files])
+    else:
+        raise TypeError(f"unlabelled must be a folder of images or a SegmentationData "
+                        f"(keras_sard.data.load_unlabelled, drop_labels, split_labelled), "
+                        f"got {type(unlabelled).__name__}.")
+    if unlabelled.num_examples < 1:
+        raise ValueError(f"The unlabelled data '{unlabelled.name}' holds no image.")
+    if batch_size is not None:
+        unlabelled_count(batch_size, unlabelled_ratio)
+    return unlabelled
+
+
+def unlabelled_note(unlabelled, batch_size, unlabelled_ratio=0.5):
+    """One line for a log: how many unlabelled images go into each batch.
+
+    >>> task = load_task("synthetic", image_size=32, num_examples=4)
+    >>> unlabelled_note(task.val, 8, 0.25)
+    'Unlabelled images: 2 (synthetic_fragments), 2 in each batch of 8 beside 6 labelled ones'
+    """
+    count = unlabelled_count(batch_size, unlabelled_ratio)
+    return (f"Unlabelled images: {unlabelled.num_examples} ({unlabelled.name}), {count} in each "
+            f"batch of {batch_size} beside {batch_size - count} labelled ones")

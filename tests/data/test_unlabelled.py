@@ -8,6 +8,7 @@ from PIL import Image
 from keras_sard.data import (drop_labels, load_folder, load_unlabelled, make_pipeline,
                              make_synthetic, split_labelled)
 from keras_sard.data.decode import image_channels, read_image
+from keras_sard.data.errors import BadDataError, MissingDataError
 from keras_sard.data.pipeline import IMAGENET_MEAN, IMAGENET_STD, unlabelled_count
 
 from ._fixtures import random_rgb, raises_naming, read_all, save_image, write_corrupt
@@ -71,7 +72,7 @@ def test_missing_or_empty_folder_is_named(tmp_path):
     empty = tmp_path / "empty_folder"
     empty.mkdir()
     (empty / "readme.txt").write_text("no images here")
-    with pytest.raises(FileNotFoundError, match="No image files.*empty_folder"):
+    with pytest.raises(MissingDataError, match=r"empty_folder: no image files ending in \["):
         load_unlabelled(empty)
 
 
@@ -102,7 +103,8 @@ def test_channels_that_differ_from_the_labelled_set_are_named(tmp_path, rng):
     colour = tmp_path / "colour"
     save_image(colour / "a.png", rng.integers(0, 256, (16, 16), dtype=np.uint8))
     save_image(colour / "b.jpg", random_rgb(rng, 16, 16))
-    with pytest.raises(ValueError, match=r"b\.jpg.*is colour.*grey_labelled.*grey"):
+    with pytest.raises(BadDataError,
+                       match=r"b\.jpg: unlabelled image .*is colour.*grey_labelled.*grey"):
         load_unlabelled(colour, like=grey_set)
     # Found again by make_pipeline when the unlabelled data was read without `like`.
     with pytest.raises(ValueError, match=r"b\.jpg"):
