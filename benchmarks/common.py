@@ -173,23 +173,34 @@ def sync(outputs):
     return [keras.ops.convert_to_numpy(o) for o in keras.tree.flatten(outputs)]
 
 
-def interleaved_medians(calls, repeats=5, warmup=2):
-    """Median wall time in seconds of each zero-argument call in `calls` (a
-    dict name → call that waits for its own results), after `warmup` calls
-    each (the first compiles).
+def interleaved_times(calls, repeats=5, warmup=2, log=None, times=None):
+    """Wall times in seconds of each zero-argument call in `calls` (a dict
+    name → call that waits for its own results): ``{name: [seconds, ...]}``,
+    `repeats` each, after `warmup` untimed calls each (the first compiles).
 
     The calls take turns, round by round, so a load that comes and goes on a
-    shared machine slows all of them alike instead of one.
+    shared machine slows all of them alike instead of one.  `log(name,
+    seconds)`, if given, hears of each warm-up call as it ends; `times`, if
+    given, is the dict filled as calls end (what an interrupted run keeps).
     """
-    for call in calls.values():
+    times = {} if times is None else times
+    for name, call in calls.items():
         for _ in range(warmup):
+            start = time.perf_counter()
             call()
-    times = {name: [] for name in calls}
+            if log is not None:
+                log(name, time.perf_counter() - start)
     for _ in range(repeats):
         for name, call in calls.items():
             start = time.perf_counter()
             call()
-            times[name].append(time.perf_counter() - start)
+            times.setdefault(name, []).append(time.perf_counter() - start)
+    return times
+
+
+def interleaved_medians(calls, repeats=5, warmup=2):
+    """The median of each call's `interleaved_times`."""
+    times = interleaved_times(calls, repeats, warmup)
     return {name: statistics.median(t) for name, t in times.items()}
 
 

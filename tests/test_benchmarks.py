@@ -127,8 +127,8 @@ def test_distill_step_on_a_tiny_recipe_prints_each_step_against_the_floor(recipe
                  *jit, script=DISTILL_STEP)
     rows = {
         label.strip(): (float(ms), float(ratio), peak)
-        for label, ms, ratio, peak in re.findall(
-            r"^(\S.*?)\s+([\d.]+)\s+([\d.]+)×\s+(-|[\d.]+)$", output, re.M)
+        for label, ms, median, ratio, peak in re.findall(
+            r"^(\S.*?)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)×\s+(-|[\d.]+)$", output, re.M)
     }
     teacher = rows["teacher inference, whole teacher"][0]
     student = rows["student step, task loss only"][0]
