@@ -1,6 +1,6 @@
 """Draw docs/images/structure.png, the README's picture of SARD's structure map W.
 
-Trains the quickstart's teacher (`build_small_segmenter`, widths 32-64-128-256)
+Trains the small recipe's teacher (`build_small_segmenter`, widths 32-64-128-256)
 for a few epochs on synthetic rock fragments, then draws with
 `keras_sard.visualize.plot_structure` one held-out 256 × 256 image, the
 teacher's E, C and D terms and W at its first level (stride 4, 64 × 64), and
@@ -36,7 +36,7 @@ def main(argv=None):
     keras.utils.set_random_seed(args.seed)
     train = make_synthetic("fragments", 192, (128, 128), seed=args.seed)
     val = make_synthetic("fragments", 4, (128, 128), seed=args.seed, split="val")
-    # Scenes rendered at 128 px and enlarged 2×, as in examples/quickstart.py.
+    # Scenes rendered at 128 px and enlarged 2×.
     batches = make_pipeline(train, 16, training=True, crop_size=128, seed=args.seed,
                             scale_range=(2, 2), cache=True)
     teacher = build_small_segmenter(1, None, (32, 64, 128, 256), name="teacher")
