@@ -11,6 +11,7 @@ turn raw values or colours into class ids, refusing values they do not know.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Tuple
 
 import numpy as np
@@ -177,6 +178,22 @@ def read_label_image(path) -> np.ndarray:
     return array
 
 
+@contextlib.contextmanager
+def _header(path):
+    """``path`` opened without decoding its pixels, for what its header says;
+    an error while opening or reading it names the file (`MissingDataError`,
+    `BadDataError`)."""
+    try:
+        with Image.open(path) as image:
+            yield image
+    except FileNotFoundError:
+        raise MissingDataError(path, "file not found.") from None
+    except Exception as error:
+        raise BadDataError(
+            path, f"cannot be read as an image ({type(error).__name__}: {error}); the "
+            "file may be corrupt.") from error
+
+
 def image_size(path) -> Tuple[int, int]:
     """(height, width) of an image file from its header only (no pixel decoding).
 
@@ -189,15 +206,8 @@ def image_size(path) -> Tuple[int, int]:
     >>> image_size(path)
     (4, 5)
     """
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-    except FileNotFoundError:
-        raise MissingDataError(path, "file not found.") from None
-    except Exception as error:
-        raise BadDataError(
-            path, f"cannot be read as an image ({type(error).__name__}: {error}); the "
-            "file may be corrupt.") from error
+    with _header(path) as image:
+        width, height = image.size
     return height, width
 
 
@@ -223,16 +233,9 @@ def image_channels(path) -> int:
     >>> image_channels(os.path.join(root, "g.png")), image_channels(os.path.join(root, "c.jpg"))
     (1, 3)
     """
-    try:
-        with Image.open(path) as image:
-            mode = image.mode
-            pages = getattr(image, "n_frames", 1)
-    except FileNotFoundError:
-        raise MissingDataError(path, "file not found.") from None
-    except Exception as error:
-        raise BadDataError(
-            path, f"cannot be read as an image ({type(error).__name__}: {error}); the "
-            "file may be corrupt.") from error
+    with _header(path) as image:
+        mode = image.mode
+        pages = getattr(image, "n_frames", 1)
     grey = mode in _GREY_MODES or mode.startswith("I;")
     if pages > 1 and grey:
         return int(pages)
